@@ -1,0 +1,379 @@
+"""The one intake function every adapter calls, with group commit.
+
+A record is acknowledged only after it is committed. Records arriving while a
+commit is under way wait in a bounded queue and share the next commit, so a
+burst costs one disk sync per batch, not per request. In the normal case a
+batch is stored and processed into tickets in one transaction; if processing
+raises, the raw records are committed alone and processed one by one, so one
+bad record is kept as failed with its reason and never takes others with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.metrics import Metrics
+from gateway.processing import Processor, raw_from_row
+from normalize.errors import NormalizeError
+from normalize.raw import (
+    IntakeResult,
+    IntakeStatus,
+    OverloadedError,
+    RawInbound,
+    ShuttingDownError,
+    StorageUnavailableError,
+)
+from normalize.refs import format_ticket_id
+from normalize.schema import MessageDraft
+from storage.repository import DuplicateKeyError, InboundRow, StorageError, Store
+
+log = logging.getLogger("gateway.intake")
+
+OFF_LOOP_BYTES = 1024 * 1024  # normalize larger payloads in a thread
+MAX_ERROR_CHARS = 2000
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class _Pending:
+    raw: RawInbound
+    future: asyncio.Future[IntakeResult]
+    draft: MessageDraft | None = None
+    error: str | None = None
+    inbound_id: int | None = None
+    followers: list[_Pending] = field(default_factory=list)
+
+
+class IntakeService:
+    def __init__(
+        self,
+        store: Store,
+        processor: Processor,
+        metrics: Metrics,
+        *,
+        max_in_flight: int = 1024,
+        batch_max: int = 256,
+        retry_after_s: int = 1,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._store = store
+        self._processor = processor
+        self._metrics = metrics
+        self._max_in_flight = max_in_flight
+        self._batch_max = batch_max
+        self._retry_after = retry_after_s
+        self._clock = clock
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._closing = False
+        self._writer: asyncio.Task[None] | None = None
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def start(self) -> None:
+        self._writer = asyncio.create_task(self._write_loop(), name="intake-writer")
+
+    async def close(self) -> None:
+        """Refuse new records, finish the ones in flight, stop the writer."""
+        self._closing = True
+        await self._idle.wait()
+        if self._writer:
+            self._writer.cancel()
+            try:
+                await self._writer
+            except asyncio.CancelledError:
+                pass
+
+    async def __call__(self, raw: RawInbound) -> IntakeResult:
+        if self._closing:
+            self._metrics.intake(raw.channel, "shutting_down")
+            raise ShuttingDownError("the gateway is shutting down")
+        if self._in_flight >= self._max_in_flight:
+            self._metrics.intake(raw.channel, "overloaded")
+            raise OverloadedError(self._retry_after)
+        started = time.perf_counter()
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            pending = _Pending(raw, asyncio.get_running_loop().create_future())
+            self._queue.put_nowait(pending)
+            try:
+                result = await asyncio.shield(pending.future)
+            except StorageUnavailableError:
+                self._metrics.intake(raw.channel, "storage_error")
+                raise
+            outcome = "duplicate" if result.duplicate else result.status.value
+            self._metrics.intake(raw.channel, outcome, time.perf_counter() - started)
+            return result
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+
+    # -- the writer ------------------------------------------------------
+    async def _write_loop(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._batch_max and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._commit(batch)
+            except Exception as exc:  # never let the writer die
+                log.exception("intake batch failed")
+                for item in batch:
+                    _fail(item, StorageUnavailableError(str(exc)))
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        leaders = _merge_repeats(batch)
+        for item in leaders:
+            await self._normalize(item)
+        for attempt in range(3):
+            try:
+                results = await self._store_and_process(leaders)
+                break
+            except DuplicateKeyError:
+                if attempt == 2:
+                    raise
+                continue  # a concurrent writer took a key: look again
+            except StorageError as exc:
+                log.warning("intake commit failed: %s", exc)
+                for item in leaders:
+                    _fail(item, StorageUnavailableError(str(exc)))
+                return
+        for item, result in zip(leaders, results, strict=True):
+            _resolve(item, result)
+
+    async def _normalize(self, item: _Pending) -> None:
+        try:
+            if len(item.raw.payload) > OFF_LOOP_BYTES:
+                item.draft = await asyncio.to_thread(self._processor.normalize, item.raw)
+            else:
+                item.draft = self._processor.normalize(item.raw)
+        except NormalizeError as exc:
+            item.error = f"normalize: {exc}"[:MAX_ERROR_CHARS]
+
+    async def _store_and_process(self, items: list[_Pending]) -> list[IntakeResult]:
+        now = self._clock()
+        try:
+            async with self._store.transaction() as tx:
+                known = await tx.find_inbound(
+                    [(i.raw.channel, i.raw.external_id) for i in items],
+                    [i.raw.idempotency_key for i in items if i.raw.idempotency_key],
+                )
+                fresh = [i for i in items if _match(i.raw, known) is None]
+                ids = await tx.insert_inbound([_inbound_values(i.raw) for i in fresh]) if fresh else []
+                for item, inbound_id in zip(fresh, ids, strict=True):
+                    item.inbound_id = inbound_id
+                good = [i for i in fresh if i.draft is not None]
+                written = await self._processor.write(
+                    tx, [(i.inbound_id, i.draft) for i in good], now  # type: ignore[misc]
+                )
+                marks = [
+                    _mark(i.inbound_id, "processed", None, w.ticket_id, w.message_id, now)  # type: ignore[arg-type]
+                    for i, w in zip(good, written, strict=True)
+                ]
+                marks += [
+                    _mark(i.inbound_id, "failed", i.error, None, None, now)  # type: ignore[arg-type]
+                    for i in fresh
+                    if i.draft is None
+                ]
+                await tx.mark_inbound(marks)
+        except StorageError:
+            raise
+        except Exception:
+            log.exception("processing a batch failed; storing the records and processing them one by one")
+            return await self._store_then_isolate(items)
+        by_id = {i.inbound_id: w for i, w in zip(good, written, strict=True)}
+        results = []
+        for item in items:
+            match = _match(item.raw, known)
+            if match is not None:
+                results.append(_result(match, duplicate=True))
+            elif item.draft is None:
+                self._metrics.failed_record(item.raw.channel)
+                results.append(
+                    IntakeResult(item.inbound_id, False, IntakeStatus.FAILED, error=item.error,  # type: ignore[arg-type]
+                                 body_sha256=item.raw.body_sha256)
+                )
+            else:
+                w = by_id[item.inbound_id]
+                results.append(
+                    IntakeResult(item.inbound_id, False, IntakeStatus.PROCESSED,  # type: ignore[arg-type]
+                                 format_ticket_id(w.ticket_id), f"M-{w.message_id}",
+                                 body_sha256=item.raw.body_sha256)
+                )
+        return results
+
+    async def _store_then_isolate(self, items: list[_Pending]) -> list[IntakeResult]:
+        async with self._store.transaction() as tx:
+            known = await tx.find_inbound(
+                [(i.raw.channel, i.raw.external_id) for i in items],
+                [i.raw.idempotency_key for i in items if i.raw.idempotency_key],
+            )
+            fresh = [i for i in items if _match(i.raw, known) is None]
+            ids = await tx.insert_inbound([_inbound_values(i.raw) for i in fresh]) if fresh else []
+        for item, inbound_id in zip(fresh, ids, strict=True):
+            item.inbound_id = inbound_id
+        results = []
+        for item in items:
+            match = _match(item.raw, known)
+            if match is not None:
+                results.append(_result(match, duplicate=True))
+            else:
+                results.append(await self.process_stored(item.inbound_id))  # type: ignore[arg-type]
+        return results
+
+    # -- re-processing ---------------------------------------------------
+    async def process_stored(self, inbound_id: int, statuses: tuple[str, ...] = ("pending",)) -> IntakeResult:
+        """Process one stored record in its own transaction; a failure is kept with its reason."""
+        now = self._clock()
+        row: InboundRow | None = None
+        try:
+            async with self._store.transaction() as tx:
+                row = await tx.claim_for_processing(inbound_id, statuses)
+                if row is None:
+                    current = await self._store.get_inbound(inbound_id)
+                    if current is None:
+                        raise StorageError(f"no inbound record {inbound_id}")
+                    return _result(current, duplicate=True)
+                draft = self._processor.normalize(raw_from_row(row))
+                [written] = await self._processor.write(tx, [(row.id, draft)], now)
+                await tx.mark_inbound([_mark(row.id, "processed", None, written.ticket_id, written.message_id, now)])
+            return IntakeResult(row.id, False, IntakeStatus.PROCESSED, format_ticket_id(written.ticket_id),
+                                f"M-{written.message_id}", body_sha256=row.body_sha256)
+        except StorageError:
+            raise
+        except Exception as exc:
+            reason = (str(exc) if isinstance(exc, NormalizeError) else f"{type(exc).__name__}: {exc}")
+            reason = (("normalize: " if isinstance(exc, NormalizeError) else "process: ") + reason)[:MAX_ERROR_CHARS]
+            if not isinstance(exc, NormalizeError):
+                log.exception("processing inbound record %s failed", inbound_id)
+            async with self._store.transaction() as tx:
+                await tx.mark_inbound([_mark(inbound_id, "failed", reason, None, None, now)])
+            channel = row.channel if row else "unknown"
+            self._metrics.failed_record(channel)
+            return IntakeResult(inbound_id, False, IntakeStatus.FAILED, error=reason,
+                                body_sha256=row.body_sha256 if row else None)
+
+    async def recover(self) -> int:
+        """Process records a crash left stored but unprocessed; returns how many."""
+        return await self._reprocess("pending", ("pending",))
+
+    async def replay_failed(self, ids: list[int] | None = None) -> tuple[int, int]:
+        """Re-run failed records (all, or the given ids); returns (processed, still failed)."""
+        if ids is not None:
+            results = [await self.process_stored(i, ("failed",)) for i in ids]
+        else:
+            results = []
+            after = 0
+            while chunk := await self._store.inbound_ids("failed", 500, after):
+                results += [await self.process_stored(i, ("failed",)) for i in chunk]
+                after = chunk[-1]
+        ok = sum(1 for r in results if r.status == IntakeStatus.PROCESSED)
+        return ok, len(results) - ok
+
+    async def _reprocess(self, status: str, statuses: tuple[str, ...]) -> int:
+        done = 0
+        after = 0
+        while chunk := await self._store.inbound_ids(status, 500, after):
+            for inbound_id in chunk:
+                await self.process_stored(inbound_id, statuses)
+                done += 1
+            after = chunk[-1]
+        return done
+
+
+def _merge_repeats(batch: list[_Pending]) -> list[_Pending]:
+    """One leader per key in a batch; repeats of it share its answer as duplicates."""
+    leaders: list[_Pending] = []
+    seen: dict[tuple[str, str], _Pending] = {}
+    for item in batch:
+        keys = [("ext", f"{item.raw.channel}\x00{item.raw.external_id}")]
+        if item.raw.idempotency_key:
+            keys.append(("idem", item.raw.idempotency_key))
+        leader = next((seen[k] for k in keys if k in seen), None)
+        if leader is None:
+            leaders.append(item)
+            for k in keys:
+                seen[k] = item
+        else:
+            leader.followers.append(item)
+    return leaders
+
+
+def _match(raw: RawInbound, known: list[InboundRow]) -> InboundRow | None:
+    for row in known:
+        if (row.channel == raw.channel and row.external_id == raw.external_id) or (
+            raw.idempotency_key and row.idempotency_key == raw.idempotency_key
+        ):
+            return row
+    return None
+
+
+def _result(row: InboundRow, *, duplicate: bool) -> IntakeResult:
+    return IntakeResult(
+        inbound_id=row.id,
+        duplicate=duplicate,
+        status=IntakeStatus(row.status),
+        ticket_id=format_ticket_id(row.ticket_id) if row.ticket_id else None,
+        message_id=f"M-{row.message_id}" if row.message_id else None,
+        error=row.error,
+        body_sha256=row.body_sha256,
+    )
+
+
+def _inbound_values(raw: RawInbound) -> dict[str, Any]:
+    return {
+        "channel": raw.channel,
+        "transport": raw.transport,
+        "external_id": raw.external_id,
+        "idempotency_key": raw.idempotency_key,
+        "body_sha256": raw.body_sha256,
+        "received_at": raw.received_at,
+        "principal": raw.principal,
+        "meta": raw.meta,
+        "payload": raw.payload,
+        "status": "pending",
+        "error": None,
+        "attempts": 0,
+        "ticket_id": None,
+        "message_id": None,
+        "processed_at": None,
+    }
+
+
+def _mark(inbound_id: int, status: str, error: str | None, ticket_id: int | None, message_id: int | None,
+          now: datetime) -> dict[str, Any]:
+    return {"b_id": inbound_id, "status": status, "error": error, "ticket_id": ticket_id,
+            "message_id": message_id, "processed_at": now}
+
+
+def _resolve(item: _Pending, result: IntakeResult) -> None:
+    if not item.future.done():
+        item.future.set_result(result)
+    for follower in item.followers:
+        if not follower.future.done():
+            # The leader is this batch's first copy: to its repeats it is in flight.
+            follower.future.set_result(
+                IntakeResult(result.inbound_id, True, result.status, result.ticket_id, result.message_id,
+                             result.error, result.body_sha256)
+            )
+
+
+def _fail(item: _Pending, exc: Exception) -> None:
+    for each in [item, *item.followers]:
+        if not each.future.done():
+            each.future.set_exception(exc)

@@ -1,0 +1,56 @@
+"""Prometheus metrics, on a registry of the gateway's own (no module globals)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self._intakes = Counter(
+            "gateway_intakes", "Records offered to intake, by channel and outcome",
+            ["channel", "outcome"], registry=self.registry,
+        )
+        self._latency = Histogram(
+            "gateway_intake_seconds", "Time from intake call to durable commit (and processing)",
+            ["channel"], buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+        self._failed_new = Counter(
+            "gateway_failed_records", "Records whose processing failed (kept for replay)",
+            ["channel"], registry=self.registry,
+        )
+        self.inbound = Gauge(
+            "gateway_inbound_records", "Stored inbound records by status", ["status"], registry=self.registry,
+        )
+        self.backlog_age = Gauge(
+            "gateway_backlog_oldest_seconds", "Age of the oldest unprocessed record", registry=self.registry,
+        )
+        self.in_flight = Gauge("gateway_intake_in_flight", "Intakes waiting for their commit", registry=self.registry)
+        self.deliveries = Gauge(
+            "gateway_deliveries", "Outbox deliveries by status", ["status"], registry=self.registry,
+        )
+        self.delivery_attempts = Counter(
+            "gateway_delivery_attempts", "Delivery attempts by destination and outcome",
+            ["destination", "outcome"], registry=self.registry,
+        )
+        self.channel_events = Counter(
+            "gateway_channel_events", "Transport-level events per channel (refusals, errors)",
+            ["channel", "event"], registry=self.registry,
+        )
+
+    def intake(self, channel: str, outcome: str, seconds: float | None = None) -> None:
+        self._intakes.labels(channel, outcome).inc()
+        if seconds is not None:
+            self._latency.labels(channel).observe(seconds)
+
+    def failed_record(self, channel: str) -> None:
+        self._failed_new.labels(channel).inc()
+
+    def refused(self, channel: str, event: str) -> None:
+        self.channel_events.labels(channel, event).inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,216 @@
+"""From stored raw records to tickets: normalize, thread, classify, write.
+
+Normalization is pure and runs before the transaction; threading and the
+ticket write run inside the caller's transaction, set-based over a batch, so
+that a batch of records costs a few statements rather than a few per record.
+Every threading decision is recorded on the message as data (`thread`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from normalize.errors import NormalizeError
+from normalize.raw import RawInbound
+from normalize.refs import format_ticket_id, parse_ticket_id
+from normalize.schema import Kind, MessageDraft
+from storage.repository import InboundRow, Transaction
+
+log = logging.getLogger("gateway.processing")
+
+Normalizer = Callable[[RawInbound], MessageDraft]
+Classifier = Callable[[MessageDraft, datetime], dict[str, Any]]
+"""Returns the classification: queue, category, priority, tags, decided_by, and why."""
+DeliveryPlanner = Callable[[int, int, MessageDraft, str, dict[str, Any], datetime], list[dict[str, Any]]]
+"""(ticket id, message id, draft, event, classification, now) -> outbox rows to write."""
+
+SUPPRESSED_KINDS = frozenset({Kind.AUTO_REPLY, Kind.BOUNCE})
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    ticket_id: int
+    message_id: int
+    new_ticket: bool
+
+
+def default_classifier(queue: str = "general") -> Classifier:
+    def classify(_draft: MessageDraft, _now: datetime) -> dict[str, Any]:
+        return {"queue": queue, "category": None, "priority": "normal", "tags": [], "decided_by": "default"}
+
+    return classify
+
+
+def raw_from_row(row: InboundRow) -> RawInbound:
+    return RawInbound(
+        channel=row.channel,
+        transport=row.transport,
+        external_id=row.external_id,
+        received_at=row.received_at,
+        payload=row.payload,
+        principal=row.principal,
+        meta=row.meta,
+        idempotency_key=row.idempotency_key,
+        body_sha256=row.body_sha256,
+    )
+
+
+class Processor:
+    def __init__(
+        self,
+        normalizers: Mapping[str, Normalizer],
+        classify: Classifier,
+        *,
+        conversation_idle: timedelta = timedelta(hours=24),
+        plan_deliveries: DeliveryPlanner | None = None,
+    ) -> None:
+        self._normalizers = dict(normalizers)
+        self._classify = classify
+        self._conversation_idle = conversation_idle
+        self._plan_deliveries = plan_deliveries
+
+    def normalize(self, raw: RawInbound) -> MessageDraft:
+        """The draft for a record; NormalizeError when it yields nothing usable."""
+        normalizer = self._normalizers.get(raw.channel)
+        if normalizer is None:
+            raise NormalizeError(f"no normalizer for channel {raw.channel!r}")
+        try:
+            return normalizer(raw)
+        except NormalizeError:
+            raise
+        except Exception as exc:  # a normalizer bug must not lose the record
+            log.exception("normalizer for %s failed on %s", raw.channel, raw.external_id)
+            raise NormalizeError(f"{type(exc).__name__}: {exc}") from exc
+
+    async def write(
+        self, tx: Transaction, items: Sequence[tuple[int, MessageDraft]], now: datetime
+    ) -> list[Written]:
+        """Write tickets and messages for (inbound id, draft) pairs; same order out."""
+        plans: list[tuple[MessageDraft, int | None, int | None, dict[str, Any] | None]] = []
+        # (draft, existing ticket id, index of a ticket opened earlier in this batch, thread reason)
+        by_external: dict[str, int] = {}
+        by_conversation: dict[str, int] = {}
+        for draft in (d for _, d in items):
+            ticket_id, batch_index, reason = await self._thread(tx, draft, now, by_external, by_conversation)
+            plans.append((draft, ticket_id, batch_index, reason))
+            if ticket_id is None and batch_index is None:
+                index = len(plans) - 1
+                by_external[draft.external_id] = index
+                key = _conversation_key(draft)
+                if key:
+                    by_conversation[key] = index
+
+        new_rows: list[dict[str, Any]] = []
+        new_positions: list[int] = []
+        classifications: dict[int, dict[str, Any]] = {}
+        for position, (draft, ticket_id, batch_index, _reason) in enumerate(plans):
+            if ticket_id is None and batch_index is None:
+                classification = self._classify(draft, now)
+                classifications[position] = classification
+                new_positions.append(position)
+                new_rows.append(
+                    {
+                        "status": "suppressed" if draft.kind in SUPPRESSED_KINDS else "open",
+                        "opened_via": draft.channel.value,
+                        "subject": draft.subject,
+                        "requester": draft.requester.to_json(),
+                        "requester_key": next(iter(draft.requester.identity_keys()), None),
+                        "conversation_key": _conversation_key(draft),
+                        "classification": classification,
+                        "external_ref": None,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+        new_ids = await tx.insert_tickets(new_rows) if new_rows else []
+        ticket_of: dict[int, int] = dict(zip(new_positions, new_ids, strict=True))
+
+        message_rows: list[dict[str, Any]] = []
+        touched: list[int] = []
+        for position, ((inbound_id, _), (draft, ticket_id, batch_index, reason)) in enumerate(
+            zip(items, plans, strict=True)
+        ):
+            if ticket_id is None:
+                ticket_id = ticket_of[position if batch_index is None else batch_index]
+                if batch_index is not None:
+                    ticket_of[position] = ticket_id
+            else:
+                ticket_of[position] = ticket_id
+                touched.append(ticket_id)
+            kind = draft.kind
+            if position not in classifications and kind == Kind.NEW:
+                kind = Kind.REPLY
+            body = replace(draft, kind=kind).to_json() if kind != draft.kind else draft.to_json()
+            message_rows.append(
+                {
+                    "ticket_id": ticket_id,
+                    "inbound_id": inbound_id,
+                    "channel": draft.channel.value,
+                    "transport": draft.transport.value,
+                    "external_id": draft.external_id,
+                    "kind": kind.value,
+                    "received_at": draft.received_at,
+                    "sent_at": draft.sent_at,
+                    "subject": draft.subject,
+                    "text": draft.text,
+                    "body": body,
+                    "thread": reason,
+                }
+            )
+        message_ids = await tx.insert_messages(message_rows)
+        await tx.touch_tickets(touched, now)
+
+        written = [
+            Written(ticket_of[p], message_ids[p], p in classifications) for p in range(len(items))
+        ]
+        if self._plan_deliveries is not None:
+            outbox: list[dict[str, Any]] = []
+            for p, w in enumerate(written):
+                draft = plans[p][0]
+                if draft.kind in SUPPRESSED_KINDS:
+                    continue
+                event = "ticket.created" if w.new_ticket else "message.added"
+                outbox += self._plan_deliveries(
+                    w.ticket_id, w.message_id, draft, event, classifications.get(p, {}), now
+                )
+            await tx.insert_deliveries(outbox)
+        return written
+
+    async def _thread(
+        self,
+        tx: Transaction,
+        draft: MessageDraft,
+        now: datetime,
+        by_external: dict[str, int],
+        by_conversation: dict[str, int],
+    ) -> tuple[int | None, int | None, dict[str, Any] | None]:
+        """(ticket id, or index of a ticket opened earlier in the batch, and why) for a draft."""
+        message_ids = [h.value for h in draft.thread_hints if h.kind == "message_id"]
+        for value in message_ids:
+            if value in by_external:
+                return None, by_external[value], {"by": "message_id", "value": value}
+        if message_ids:
+            found = await tx.ticket_by_message_external_id(message_ids)
+            if found:
+                return found[0], None, {"by": "message_id", "value": found[1]}
+        for hint in draft.thread_hints:
+            if hint.kind == "ticket_ref":
+                number = parse_ticket_id(hint.value)
+                if number is not None and await tx.ticket_status(number) is not None:
+                    return number, None, {"by": "ticket_ref", "value": format_ticket_id(number)}
+        key = _conversation_key(draft)
+        if key and not draft.extras.get("force_new"):
+            if key in by_conversation:
+                return None, by_conversation[key], {"by": "conversation", "value": key}
+            found_id = await tx.open_conversation(key, now - self._conversation_idle)
+            if found_id is not None:
+                return found_id, None, {"by": "conversation", "value": key}
+        return None, None, None
+
+
+def _conversation_key(draft: MessageDraft) -> str | None:
+    return next((h.value for h in draft.thread_hints if h.kind == "conversation"), None)

@@ -1,0 +1,1 @@
+"""Pure functions from a channel's raw record to the common ticket schema."""

@@ -1,0 +1,167 @@
+"""The MIME tree flattened into leaves, walked iteratively within the limits.
+
+Each leaf knows the nearest multipart/alternative above it (and which branch
+it sits in), so the body can pick one alternative while everything else
+becomes an attachment. message/* parts are leaves: a forwarded message is
+kept whole as an attachment, not mixed into this message's body.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.message import Message
+
+from normalize.email.settings import EmailLimits
+
+BODY_TYPES = ("text/plain", "text/html")
+
+
+@dataclass(frozen=True)
+class Leaf:
+    part: Message
+    content_type: str
+    depth: int
+    alternative: tuple[int, int] | None  # (which alternative group, which branch)
+    parent_type: str | None  # content type of the enclosing multipart
+
+    @property
+    def is_body(self) -> bool:
+        """Text meant to be read as the message, not a file attached to it."""
+        if self.content_type not in BODY_TYPES:
+            return False
+        return disposition_of(self.part) != "attachment" and not filename_of(self.part)
+
+
+@dataclass(frozen=True)
+class MimeLayout:
+    leaves: tuple[Leaf, ...]
+    part_count: int
+    defects: tuple[str, ...] = ()
+
+
+def walk_leaves(root: Message, limits: EmailLimits) -> MimeLayout:
+    """Depth-first, document order, at most `max_parts` parts and `max_depth` levels."""
+    leaves: list[Leaf] = []
+    defects: list[str] = []
+    stack: list[tuple[Message, int, tuple[int, int] | None, str | None]] = [(root, 0, None, None)]
+    count = 0
+    groups = 0
+    while stack:
+        part, depth, alternative, parent_type = stack.pop()
+        count += 1
+        if count > limits.max_parts:
+            defects.append(f"TooManyParts: only the first {limits.max_parts} parts were read")
+            count -= 1
+            break
+        defects.extend(part_defects(part))
+        ctype = content_type_of(part)
+        children = _children(part) if ctype.startswith("multipart/") else None
+        if children is None:
+            # A multipart without a usable boundary is parsed as text: read it so.
+            leaf_type = "text/plain" if ctype.startswith("multipart/") else ctype
+            leaves.append(Leaf(part, leaf_type, depth, alternative, parent_type))
+            continue
+        if depth >= limits.max_depth:
+            defects.append(f"MaxDepthExceeded: parts below depth {limits.max_depth} were dropped")
+            continue
+        if ctype == "multipart/alternative":
+            groups += 1
+            entries = [(child, depth + 1, (groups, i), ctype) for i, child in enumerate(children)]
+        else:
+            entries = [(child, depth + 1, alternative, ctype) for child in children]
+        stack.extend(reversed(entries))
+    return MimeLayout(tuple(leaves), count, tuple(dict.fromkeys(defects)))
+
+
+def _children(part: Message) -> list[Message] | None:
+    try:
+        if not part.is_multipart():
+            return None
+        payload = part.get_payload()
+    except Exception:
+        return None
+    if not isinstance(payload, list):
+        return None
+    return [child for child in payload if isinstance(child, Message)]
+
+
+def content_type_of(part: Message) -> str:
+    """`maintype/subtype` in lower case; application/octet-stream if unreadable."""
+    try:
+        ctype = part.get_content_type()
+    except Exception:
+        return "application/octet-stream"
+    ctype = ctype.strip().lower()
+    main, slash, sub = ctype.partition("/")
+    if not slash or not _is_token(main) or not _is_token(sub):
+        return "application/octet-stream"
+    return ctype
+
+
+def disposition_of(part: Message) -> str | None:
+    try:
+        value = part.get_content_disposition()
+    except Exception:
+        return None
+    return value.lower() if isinstance(value, str) else None
+
+
+def filename_of(part: Message) -> str | None:
+    """The declared file name (RFC 2231 decoded by the stdlib), raw otherwise."""
+    try:
+        name = part.get_filename()
+    except Exception:
+        return None
+    return name if isinstance(name, str) and name else None
+
+
+def charset_of(part: Message) -> str | None:
+    try:
+        value = part.get_param("charset")
+    except Exception:
+        return None
+    if isinstance(value, tuple):  # RFC 2231 form: (charset, language, value)
+        value = value[2]
+    return value if isinstance(value, str) else None
+
+
+def header_of(part: Message, name: str) -> str | None:
+    """A part header's raw value, for flags like Content-ID, never raising."""
+    try:
+        for key, value in part.raw_items():
+            if key.lower() == name:
+                return str(value)
+    except Exception:
+        return None
+    return None
+
+
+def payload_bytes(part: Message) -> bytes:
+    """The transfer-decoded content of a leaf (base64, quoted-printable, ...)."""
+    try:
+        data = part.get_payload(decode=True)
+    except Exception:
+        data = None
+    if isinstance(data, bytes):
+        return data
+    try:
+        raw = part.get_payload()
+    except Exception:
+        return b""
+    if isinstance(raw, str):
+        return raw.encode("utf-8", "surrogateescape")
+    return b""
+
+
+def part_defects(part: Message) -> list[str]:
+    try:
+        return [type(defect).__name__ for defect in part.defects]
+    except Exception:
+        return []
+
+
+_TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+-.^_`|~")
+
+
+def _is_token(text: str) -> bool:
+    return 0 < len(text) <= 127 and all(ch in _TOKEN_CHARS for ch in text)

@@ -1,0 +1,142 @@
+"""The routing decision for one draft: rules first, then the model, then the default.
+
+Pure: the same draft, configuration, time and model give the same decision,
+and the decision carries every rule it tried with the reason it matched or
+not, so a ticket's classification can always be explained after the fact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from normalize.schema import MessageDraft
+from router.config import DEFAULT_MODEL_THRESHOLD, Priority, Rule, RouterConfig
+from router.facts import MessageFacts
+
+if TYPE_CHECKING:
+    from router.classifier import Classifier
+
+
+class Attempt(NamedTuple):
+    """One step tried on the way to a decision: a rule, or the model as `model:<name>`."""
+
+    rule: str
+    matched: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Where a ticket goes and why; `decided_by` is `rule:<name>`, `model:<name>` or `default`."""
+
+    queue: str
+    category: str | None
+    priority: Priority
+    tags: tuple[str, ...]
+    decided_by: str
+    confidence: float | None
+    tried: tuple[Attempt, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "queue": self.queue,
+            "category": self.category,
+            "priority": self.priority.value,
+            "tags": list(self.tags),
+            "decided_by": self.decided_by,
+            "confidence": self.confidence,
+            "tried": [{"rule": a.rule, "matched": a.matched, "reason": a.reason} for a in self.tried],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Decision:
+        return cls(
+            queue=data["queue"],
+            category=data.get("category"),
+            priority=Priority(data["priority"]),
+            tags=tuple(data.get("tags", ())),
+            decided_by=data["decided_by"],
+            confidence=data.get("confidence"),
+            tried=tuple(Attempt(t["rule"], bool(t["matched"]), t["reason"]) for t in data.get("tried", ())),
+        )
+
+
+def decide(
+    draft: MessageDraft,
+    config: RouterConfig,
+    *,
+    now: datetime,
+    classifier: Classifier | None = None,
+) -> Decision:
+    """Classify `draft`; `now` is the time `hours` conditions test (pass `draft.received_at` to replay).
+
+    The portal category the user picked (`draft.category_hint`) is only a
+    hint: rules may test it and the model reads it, and it becomes the
+    category when nothing else sets one, without changing `decided_by`.
+    """
+    facts = MessageFacts.from_draft(draft, now)
+    hint = draft.category_hint.strip() if draft.category_hint and draft.category_hint.strip() else None
+    tried: list[Attempt] = []
+    for rule in config.rules:
+        verdict = rule.test(facts)
+        tried.append(Attempt(rule.name, verdict.matched, verdict.reason))
+        if verdict.matched:
+            return _by_rule(rule, config, hint, tried)
+    if classifier is not None:
+        decision = _by_model(draft, classifier, config, hint, tried)
+        if decision is not None:
+            return decision
+    return Decision(
+        queue=config.default_queue,
+        category=hint,
+        priority=config.default_priority,
+        tags=(),
+        decided_by="default",
+        confidence=None,
+        tried=tuple(tried),
+    )
+
+
+def _by_rule(rule: Rule, config: RouterConfig, hint: str | None, tried: list[Attempt]) -> Decision:
+    action = rule.set
+    return Decision(
+        queue=action.queue or config.default_queue,
+        category=action.category or hint,
+        priority=action.priority or config.default_priority,
+        tags=action.tags,
+        decided_by=f"rule:{rule.name}",
+        confidence=None,
+        tried=tuple(tried),
+    )
+
+
+def _by_model(
+    draft: MessageDraft,
+    classifier: Classifier,
+    config: RouterConfig,
+    hint: str | None,
+    tried: list[Attempt],
+) -> Decision | None:
+    """The model's decision when it is confident enough, else None (the attempt is recorded either way)."""
+    name = config.model.name if config.model else classifier.name
+    threshold = config.model.threshold if config.model else DEFAULT_MODEL_THRESHOLD
+    label, confidence = classifier.predict(draft)
+    confident = confidence >= threshold
+    comparison = ">=" if confident else "<"
+    tried.append(
+        Attempt(f"model:{name}", confident, f"label {label!r} at {confidence:.2f} {comparison} threshold {threshold:.2f}")
+    )
+    if not confident:
+        return None
+    queue, _, category = label.partition("/")
+    return Decision(
+        queue=queue or config.default_queue,
+        category=category or hint,
+        priority=config.default_priority,
+        tags=(),
+        decided_by=f"model:{name}",
+        confidence=confidence,
+        tried=tuple(tried),
+    )

@@ -1,0 +1,35 @@
+"""The one text a classifier reads for a message, the same in training and in use.
+
+Structured facts (the channel, the portal category the user picked) become
+marker tokens appended to subject and body, so a plain text pipeline can weigh
+them: the portal category is a strong hint, yet users misfile, so the model
+learns how much to trust it instead of a rule obeying it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from normalize.schema import MessageDraft
+from router.text import nfc
+
+_NON_WORD = re.compile(r"\W+")
+
+
+def feature_text(subject: str, text: str, channel: str | None = None, portal_category: str | None = None) -> str:
+    parts = [nfc(subject), nfc(text)]
+    if channel:
+        parts.append(marker("channel", channel))
+    if portal_category:
+        parts.append(marker("portal_category", portal_category))
+    return "\n".join(part for part in parts if part)
+
+
+def draft_features(draft: MessageDraft) -> str:
+    return feature_text(draft.subject, draft.text, draft.channel.value, draft.category_hint)
+
+
+def marker(name: str, value: str) -> str:
+    """One word token such as `__portal_category__vpn_access` (word tokenizers keep underscores)."""
+    slug = _NON_WORD.sub("_", nfc(value).casefold()).strip("_")
+    return f"__{name}__{slug}"

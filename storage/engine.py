@@ -1,0 +1,51 @@
+"""Engine creation: the one place that knows SQLite and PostgreSQL differ."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+
+def resolve_url(url: str, base_dir: Path) -> str:
+    """Make a relative SQLite path relative to the configuration file and create its folder."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return url
+    path = Path(parsed.database)
+    if not path.is_absolute():
+        path = (base_dir / path).resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return parsed.set(database=str(path)).render_as_string(hide_password=False)
+
+
+def create_engine(url: str, *, sqlite_synchronous: str = "full", pool_size: int = 10) -> AsyncEngine:
+    """An async engine; SQLite in WAL mode with the configured sync level.
+
+    WAL lets readers (the API) run beside the single writer, and
+    `synchronous=FULL` makes every commit survive power loss, which is what
+    acknowledging a record promises. `busy_timeout` makes a second writer
+    wait instead of failing with "database is locked".
+    """
+    backend = make_url(url).get_backend_name()
+    kwargs: dict[str, Any] = {}
+    if backend == "postgresql":
+        kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_timeout=10)
+    else:
+        kwargs.update(connect_args={"timeout": 10})
+    engine = create_async_engine(url, **kwargs)
+    if backend == "sqlite":
+        sync_level = sqlite_synchronous.upper()
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA synchronous={sync_level}")
+            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.close()
+
+    return engine

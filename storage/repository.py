@@ -1,0 +1,347 @@
+"""The repository API: every SQL statement the gateway runs lives here.
+
+Callers work in plain values and the row objects below; the hot intake path
+is set-based (one statement per batch, not per record) so that a group commit
+of a few hundred records costs a handful of round trips.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, func, or_, select, text, tuple_, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from storage.tables import checkpoints, deliveries, inbound, messages, tickets
+
+
+class StorageError(Exception):
+    """A database operation failed; nothing of the transaction was kept."""
+
+
+class DuplicateKeyError(StorageError):
+    """A unique key was taken by a concurrent writer; retry the batch."""
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRow:
+    id: int
+    channel: str
+    transport: str
+    external_id: str
+    idempotency_key: str | None
+    body_sha256: str | None
+    received_at: datetime
+    principal: str | None
+    meta: dict[str, Any]
+    payload: bytes
+    status: str
+    error: str | None
+    attempts: int
+    ticket_id: int | None
+    message_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TicketRow:
+    id: int
+    status: str
+    opened_via: str
+    subject: str
+    requester: dict[str, Any]
+    classification: dict[str, Any]
+    external_ref: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    id: int
+    ticket_id: int
+    inbound_id: int
+    channel: str
+    transport: str
+    external_id: str
+    kind: str
+    received_at: datetime
+    sent_at: datetime | None
+    subject: str
+    text: str
+    body: dict[str, Any]
+    thread: dict[str, Any] | None
+
+
+_INBOUND_LIGHT = [c for c in inbound.c if c.name != "payload"]
+
+
+def _inbound_row(row: Any, payload: bytes = b"") -> InboundRow:
+    data = dict(row._mapping)
+    data.setdefault("payload", payload)
+    return InboundRow(**data)
+
+
+def _translate(exc: Exception) -> StorageError:
+    if isinstance(exc, IntegrityError):
+        return DuplicateKeyError(str(exc.orig))
+    return StorageError(f"{type(exc).__name__}: {getattr(exc, 'orig', exc)}")
+
+
+class Transaction:
+    """One open transaction. Methods run on its connection, in order."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        async with self._conn.begin_nested():
+            yield
+
+    # -- inbound ---------------------------------------------------------
+    async def find_inbound(
+        self, keys: Sequence[tuple[str, str]], idempotency_keys: Sequence[str]
+    ) -> list[InboundRow]:
+        """Stored records matching any (channel, external id) or idempotency key."""
+        clauses = []
+        if keys:
+            clauses.append(tuple_(inbound.c.channel, inbound.c.external_id).in_(list(keys)))
+        if idempotency_keys:
+            clauses.append(inbound.c.idempotency_key.in_(list(idempotency_keys)))
+        if not clauses:
+            return []
+        result = await self._conn.execute(select(*_INBOUND_LIGHT).where(or_(*clauses)))
+        return [_inbound_row(r) for r in result]
+
+    async def insert_inbound(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        stmt = inbound.insert().returning(inbound.c.id, sort_by_parameter_order=True)
+        result = await self._conn.execute(stmt, list(rows))
+        return list(result.scalars())
+
+    async def mark_inbound(self, updates: Sequence[dict[str, Any]]) -> None:
+        """Set status, error, ticket and message of records; keys: b_id, status, error, ticket_id, message_id, processed_at."""
+        if not updates:
+            return
+        stmt = (
+            update(inbound)
+            .where(inbound.c.id == bindparam("b_id"))
+            .values(
+                status=bindparam("status"),
+                error=bindparam("error"),
+                ticket_id=bindparam("ticket_id"),
+                message_id=bindparam("message_id"),
+                processed_at=bindparam("processed_at"),
+                attempts=inbound.c.attempts + 1,
+            )
+        )
+        await self._conn.execute(stmt, list(updates))
+
+    async def claim_for_processing(self, inbound_id: int, statuses: Sequence[str]) -> InboundRow | None:
+        """Lock a record for re-processing; None when another process took it already."""
+        stmt = select(inbound).where(inbound.c.id == inbound_id, inbound.c.status.in_(list(statuses)))
+        if self._conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        row = (await self._conn.execute(stmt)).first()
+        return _inbound_row(row) if row else None
+
+    # -- tickets and messages -------------------------------------------
+    async def insert_tickets(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        stmt = tickets.insert().returning(tickets.c.id, sort_by_parameter_order=True)
+        return list((await self._conn.execute(stmt, list(rows))).scalars())
+
+    async def insert_messages(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        stmt = messages.insert().returning(messages.c.id, sort_by_parameter_order=True)
+        return list((await self._conn.execute(stmt, list(rows))).scalars())
+
+    async def touch_tickets(self, ticket_ids: Sequence[int], now: datetime) -> None:
+        if ticket_ids:
+            await self._conn.execute(
+                update(tickets).where(tickets.c.id.in_(list(set(ticket_ids)))).values(updated_at=now)
+            )
+
+    async def set_ticket_status(self, ticket_id: int, status: str, now: datetime) -> None:
+        await self._conn.execute(
+            update(tickets).where(tickets.c.id == ticket_id).values(status=status, updated_at=now)
+        )
+
+    async def ticket_status(self, ticket_id: int) -> str | None:
+        row = (await self._conn.execute(select(tickets.c.status).where(tickets.c.id == ticket_id))).first()
+        return row[0] if row else None
+
+    async def ticket_by_message_external_id(self, external_ids: Sequence[str]) -> tuple[int, str] | None:
+        """The newest ticket holding a message with one of these ids, and the id that matched."""
+        if not external_ids:
+            return None
+        stmt = (
+            select(messages.c.ticket_id, messages.c.external_id)
+            .where(messages.c.external_id.in_(list(external_ids)))
+            .order_by(messages.c.id.desc())
+            .limit(1)
+        )
+        row = (await self._conn.execute(stmt)).first()
+        return (row[0], row[1]) if row else None
+
+    async def open_conversation(self, key: str, active_since: datetime) -> int | None:
+        stmt = (
+            select(tickets.c.id)
+            .where(
+                tickets.c.conversation_key == key,
+                tickets.c.status == "open",
+                tickets.c.updated_at >= active_since,
+            )
+            .order_by(tickets.c.id.desc())
+            .limit(1)
+        )
+        row = (await self._conn.execute(stmt)).first()
+        return row[0] if row else None
+
+    async def message_by_inbound_external_id(self, channel: str, external_id: str) -> MessageRow | None:
+        stmt = (
+            select(messages)
+            .where(messages.c.channel == channel, messages.c.external_id == external_id)
+            .order_by(messages.c.id)
+            .limit(1)
+        )
+        row = (await self._conn.execute(stmt)).first()
+        return MessageRow(**row._mapping) if row else None
+
+    # -- outbox ----------------------------------------------------------
+    async def insert_deliveries(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            await self._conn.execute(deliveries.insert(), list(rows))
+
+    # -- checkpoints -----------------------------------------------------
+    async def get_checkpoint(self, name: str) -> dict[str, Any] | None:
+        row = (await self._conn.execute(select(checkpoints.c.value).where(checkpoints.c.name == name))).first()
+        return dict(row[0]) if row else None
+
+    async def set_checkpoint(self, name: str, value: dict[str, Any], now: datetime) -> None:
+        done = await self._conn.execute(
+            update(checkpoints).where(checkpoints.c.name == name).values(value=value, updated_at=now)
+        )
+        if done.rowcount == 0:
+            await self._conn.execute(checkpoints.insert().values(name=name, value=value, updated_at=now))
+
+
+@dataclass(frozen=True, slots=True)
+class TicketPage:
+    tickets: list[TicketRow]
+    next_cursor: tuple[int, ...] | None
+
+
+class Store:
+    """Entry point of the repository API; owns the engine."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """A transaction that commits on success; database errors become StorageError."""
+        try:
+            async with self.engine.begin() as conn:
+                yield Transaction(conn)
+        except (DBAPIError, OperationalError) as exc:
+            raise _translate(exc) from exc
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def ping(self) -> None:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except (DBAPIError, OperationalError, OSError) as exc:
+            raise StorageError(str(exc)) from exc
+
+    async def _all(self, stmt: Any) -> list[Any]:
+        try:
+            async with self.engine.connect() as conn:
+                return list(await conn.execute(stmt))
+        except (DBAPIError, OperationalError) as exc:
+            raise _translate(exc) from exc
+
+    # -- inbound ---------------------------------------------------------
+    async def inbound_ids(self, status: str, limit: int, after_id: int = 0) -> list[int]:
+        stmt = (
+            select(inbound.c.id)
+            .where(inbound.c.status == status, inbound.c.id > after_id)
+            .order_by(inbound.c.id)
+            .limit(limit)
+        )
+        return [r[0] for r in await self._all(stmt)]
+
+    async def list_inbound(self, status: str, limit: int, after_id: int = 0) -> list[InboundRow]:
+        stmt = (
+            select(*_INBOUND_LIGHT)
+            .where(inbound.c.status == status, inbound.c.id > after_id)
+            .order_by(inbound.c.id)
+            .limit(limit)
+        )
+        return [_inbound_row(r) for r in await self._all(stmt)]
+
+    async def get_inbound(self, inbound_id: int) -> InboundRow | None:
+        rows = await self._all(select(inbound).where(inbound.c.id == inbound_id))
+        return _inbound_row(rows[0]) if rows else None
+
+    async def backlog(self) -> tuple[int, datetime | None]:
+        """Records stored but not yet processed, and the oldest one's receipt time."""
+        stmt = select(func.count(), func.min(inbound.c.received_at)).where(inbound.c.status == "pending")
+        count, oldest = (await self._all(stmt))[0]
+        if oldest is not None and oldest.tzinfo is None:
+            from datetime import UTC
+
+            oldest = oldest.replace(tzinfo=UTC)
+        return int(count), oldest
+
+    async def count_by_status(self) -> dict[str, int]:
+        stmt = select(inbound.c.status, func.count()).group_by(inbound.c.status)
+        return {status: int(n) for status, n in await self._all(stmt)}
+
+    # -- tickets ---------------------------------------------------------
+    async def get_ticket(self, ticket_id: int) -> tuple[TicketRow, list[MessageRow]] | None:
+        rows = await self._all(select(tickets).where(tickets.c.id == ticket_id))
+        if not rows:
+            return None
+        msgs = await self._all(select(messages).where(messages.c.ticket_id == ticket_id).order_by(messages.c.id))
+        return _ticket_row(rows[0]), [MessageRow(**m._mapping) for m in msgs]
+
+    async def list_tickets(
+        self,
+        *,
+        channel: str | None,
+        since: datetime | None,
+        limit: int,
+        cursor: int | None,
+        status: str | None = None,
+    ) -> TicketPage:
+        """Newest first, keyset-paginated on id (ids grow with creation time)."""
+        conditions = []
+        if channel:
+            conditions.append(tickets.c.opened_via == channel)
+        if since:
+            conditions.append(tickets.c.created_at >= since)
+        if status:
+            conditions.append(tickets.c.status == status)
+        if cursor is not None:
+            conditions.append(tickets.c.id < cursor)
+        stmt = select(tickets).where(and_(*conditions)).order_by(tickets.c.id.desc()).limit(limit + 1)
+        rows = [_ticket_row(r) for r in await self._all(stmt)]
+        next_cursor = (rows[limit - 1].id,) if len(rows) > limit else None
+        return TicketPage(tickets=rows[:limit], next_cursor=next_cursor)
+
+
+def _ticket_row(row: Any) -> TicketRow:
+    data = dict(row._mapping)
+    for key in ("requester_key", "conversation_key"):
+        data.pop(key, None)
+    return TicketRow(**data)
