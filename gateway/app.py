@@ -27,6 +27,7 @@ from gateway.metrics import Metrics
 from gateway.ops import Ops
 from gateway.processing import Normalizer, Processor
 from gateway.routing import build_classifier
+from gateway.wiring import delivery_planner, extra_channels, extra_normalizers
 from normalize.phone import make_phone_normalizer
 from normalize.portal import normalize_portal
 from storage import migrate
@@ -60,10 +61,12 @@ def build_processor(config: Config) -> Processor:
         "portal": normalize_portal,
         "phone": make_phone_normalizer(config.phone.default_region),
     }
+    normalizers.update(extra_normalizers(config))
     return Processor(
         normalizers,
         build_classifier(config),
         conversation_idle=timedelta(minutes=config.telegram.idle_minutes),
+        plan_deliveries=delivery_planner(config),
     )
 
 
@@ -143,7 +146,7 @@ class Gateway:
         log.info("gateway running: http on %s:%s", self.config.http.host, self.http_port)
 
     def _build_channels(self) -> None:
-        """Channels that run beside the HTTP server; each is added here as it is built."""
+        self.channels += extra_channels(self)
 
     def _warn_missing_secrets(self) -> None:
         needs = [("GATEWAY_API_TOKEN", self.secrets.api_token, True),

@@ -10,6 +10,8 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 
+from gateway import delivery_commands, router_commands
+from gateway.commands import CommandRunner
 from gateway.config import Config, ConfigError, Secrets, load_config
 from gateway.logs import setup_logging
 
@@ -28,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     db.add_argument("action", choices=["upgrade"])
     replay = sub.add_parser("replay", help="re-process failed inbound records")
     replay.add_argument("--id", type=int, action="append", dest="ids", help="only this record (repeatable)")
+    extra: dict[str, CommandRunner] = {}
+    for module in (router_commands, delivery_commands):
+        extra.update(module.register(sub))
     for p in sub.choices.values():
         p.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -48,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         "db": lambda: _db_upgrade(config),
         "replay": lambda: _replay(config, secrets, args.ids),
     }
+    if args.command in extra:
+        return asyncio.run(extra[args.command](args, config, secrets))
     return asyncio.run(commands[args.command]())
 
 

@@ -44,6 +44,11 @@ class Classifier:
             predictions.append((labels[best], float(row[best])))
         return predictions
 
+    def probabilities(self, draft: MessageDraft) -> dict[str, float]:
+        """Every label's probability, for explaining a prediction or comparing alternatives."""
+        row = self.pipeline.predict_proba([draft_features(draft)])[0]
+        return {label: float(p) for label, p in zip(self.labels, row, strict=True)}
+
     def save(self, path: str | Path) -> None:
         write_model(path, ModelFile(pipeline=self.pipeline, metadata={**self.metadata, "name": self.name}))
 

@@ -43,7 +43,7 @@ def build_pipeline() -> Pipeline:
             ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True)),
         ]
     )
-    return Pipeline([("features", features), ("model", LogisticRegression(C=20.0, max_iter=2000))])
+    return Pipeline([("features", features), ("model", LogisticRegression(C=10.0, solver="saga", max_iter=5000, random_state=0))])
 
 
 def train(examples: Sequence[LabelledExample], *, name: str = "default") -> Classifier:

@@ -17,7 +17,7 @@ from sqlalchemy import and_, bindparam, func, or_, select, text, tuple_, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.tables import checkpoints, deliveries, inbound, messages, tickets
+from storage.tables import checkpoints, deliveries, inbound, messages, outbound_messages, tickets
 
 
 class StorageError(Exception):
@@ -174,7 +174,7 @@ class Transaction:
         return row[0] if row else None
 
     async def ticket_by_message_external_id(self, external_ids: Sequence[str]) -> tuple[int, str] | None:
-        """The newest ticket holding a message with one of these ids, and the id that matched."""
+        """The newest ticket holding a message with one of these ids (received or sent by us), and the id matched."""
         if not external_ids:
             return None
         stmt = (
@@ -184,6 +184,15 @@ class Transaction:
             .limit(1)
         )
         row = (await self._conn.execute(stmt)).first()
+        if row:
+            return row[0], row[1]
+        sent = (
+            select(outbound_messages.c.ticket_id, outbound_messages.c.message_id)
+            .where(outbound_messages.c.message_id.in_(list(external_ids)))
+            .order_by(outbound_messages.c.id.desc())
+            .limit(1)
+        )
+        row = (await self._conn.execute(sent)).first()
         return (row[0], row[1]) if row else None
 
     async def open_conversation(self, key: str, active_since: datetime) -> int | None:

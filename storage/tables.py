@@ -120,3 +120,25 @@ checkpoints = Table(
     Column("value", JSON, nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
 )
+
+identity_links = Table(
+    "identity_links",
+    metadata,
+    Column("key", String(255), primary_key=True),  # e.g. "telegram:123"
+    Column("linked_key", String(255), nullable=False),  # e.g. "phone:+3612345678"
+    Column("created_at", UtcDateTime(), nullable=False),
+    Index("ix_identity_links_linked", "linked_key"),
+)
+
+outbound_messages = Table(
+    "outbound_messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("message_id", String(512), nullable=False, unique=True),  # an id the gateway sent under
+    Column("ticket_id", BigInteger, nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("kind", String(32), nullable=False),  # "ack", "forward", ...
+    Column("recipient", String(512), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Index("ix_outbound_messages_recipient", "recipient", "created_at"),
+)
