@@ -7,7 +7,7 @@ default queue, and records why. Everything here is pure except
 labelled training files). Importing this package does not import scikit-learn.
 """
 
-from router.config import ModelConfig, Priority, Rule, RouterConfig, RuleAction, parse_router_config
+from router.config import ModelConfig, Priority, RouterConfig, Rule, RuleAction, parse_router_config
 from router.decide import Attempt, Decision, decide
 from router.errors import ModelFileError, RouterConfigError, RouterError, TrainingError
 

@@ -37,7 +37,7 @@ SET_KEYS = ("queue", "category", "priority", "tags")
 MODEL_KEYS = ("path", "threshold", "name")
 
 
-class Priority(str, enum.Enum):
+class Priority(enum.StrEnum):
     LOW = "low"
     NORMAL = "normal"
     HIGH = "high"
@@ -160,7 +160,9 @@ def _tags(data: Any, key: str) -> tuple[str, ...]:
 def _queue(data: Any, key: str) -> str:
     queue = expect_text(data, key).strip()
     if "/" in queue:
-        raise RouterConfigError(key, "a queue name cannot contain '/', which separates queue and category in model labels")
+        raise RouterConfigError(
+            key, "a queue name cannot contain '/', which separates queue and category in model labels"
+        )
     return queue
 
 

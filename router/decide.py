@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from normalize.schema import MessageDraft
-from router.config import DEFAULT_MODEL_THRESHOLD, Priority, Rule, RouterConfig
+from router.config import DEFAULT_MODEL_THRESHOLD, Priority, RouterConfig, Rule
 from router.facts import MessageFacts
 
 if TYPE_CHECKING:
@@ -126,7 +126,9 @@ def _by_model(
     confident = confidence >= threshold
     comparison = ">=" if confident else "<"
     tried.append(
-        Attempt(f"model:{name}", confident, f"label {label!r} at {confidence:.2f} {comparison} threshold {threshold:.2f}")
+        Attempt(
+            f"model:{name}", confident, f"label {label!r} at {confidence:.2f} {comparison} threshold {threshold:.2f}"
+        )
     )
     if not confident:
         return None

@@ -107,7 +107,7 @@ def _sender_ids(requester: Requester) -> tuple[str, ...]:
 
 
 def _domain_and_parents(domain: str) -> tuple[str, ...]:
-    """"mail.example.org" -> ("mail.example.org", "example.org", "org"): a rule names any of them."""
+    """The domain and each parent (mail.example.org, example.org, org): a rule may name any of them."""
     if not domain:
         return ()
     labels = normalize_domain(domain).split(".")

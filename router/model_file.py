@@ -84,13 +84,14 @@ def _check_header(content: Any, source: Path) -> None:
         raise ModelFileError(
             f"{source}: model format version {version}, this gateway reads version {FORMAT_VERSION}; retrain the model"
         )
+    if not isinstance(content.get("pipeline"), bytes):
+        raise ModelFileError(f"{source}: not a router model file (no pipeline)")
     trained_with = str(content.get("sklearn_version", "unknown"))
     if _release(trained_with) != _release(sklearn.__version__):
         raise ModelFileError(
-            f"{source}: trained with scikit-learn {trained_with}, this gateway has {sklearn.__version__}; retrain the model"
+            f"{source}: trained with scikit-learn {trained_with}, this gateway has {sklearn.__version__};"
+            " retrain the model"
         )
-    if not isinstance(content.get("pipeline"), bytes):
-        raise ModelFileError(f"{source}: not a router model file (no pipeline)")
 
 
 def _release(version: str) -> tuple[str, ...]:

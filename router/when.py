@@ -67,7 +67,7 @@ def _condition(name: str, value: Any, key: str, zone: tzinfo) -> Condition:
         case "recipient":
             return OneOf(name, tuple(_address(v, k) for v, k in items), _recipients)
         case "sender":
-            return OneOf(name, tuple(normalize_sender(v) for v, _ in items), _sender_ids)
+            return OneOf(name, tuple(_sender(v, k) for v, k in items), _sender_ids)
         case "sender_domain":
             return OneOf(name, tuple(_domain(v, k) for v, k in items), _domains)
         case "portal_category":
@@ -131,6 +131,14 @@ def _address(value: str, key: str) -> str:
     if "@" not in value or value.strip().endswith("@"):
         raise RouterConfigError(key, f"expected an address or '@domain', got {value!r}")
     return normalize_address(value)
+
+
+def _sender(value: str, key: str) -> str:
+    """An address, E.164 number, Telegram id or @username, bare or as `email:`/`phone:`/`telegram:`/`portal:` key."""
+    bare = value.strip()
+    if bare.startswith("@") and "." in bare:
+        raise RouterConfigError(key, f"{value!r} looks like a domain; use sender_domain for domains")
+    return normalize_sender(bare)
 
 
 def _domain(value: str, key: str) -> str:

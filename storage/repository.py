@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, text, tuple_, update
+from sqlalchemy import and_, bindparam, func, or_, select, text, true, tuple_, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -45,6 +45,7 @@ class InboundRow:
     attempts: int
     ticket_id: int | None
     message_id: int | None
+    processed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +120,8 @@ class Transaction:
         return [_inbound_row(r) for r in result]
 
     async def insert_inbound(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        if not rows:
+            return []
         stmt = inbound.insert().returning(inbound.c.id, sort_by_parameter_order=True)
         result = await self._conn.execute(stmt, list(rows))
         return list(result.scalars())
@@ -151,10 +154,14 @@ class Transaction:
 
     # -- tickets and messages -------------------------------------------
     async def insert_tickets(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        if not rows:
+            return []
         stmt = tickets.insert().returning(tickets.c.id, sort_by_parameter_order=True)
         return list((await self._conn.execute(stmt, list(rows))).scalars())
 
     async def insert_messages(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        if not rows:
+            return []
         stmt = messages.insert().returning(messages.c.id, sort_by_parameter_order=True)
         return list((await self._conn.execute(stmt, list(rows))).scalars())
 
@@ -343,7 +350,7 @@ class Store:
             conditions.append(tickets.c.status == status)
         if cursor is not None:
             conditions.append(tickets.c.id < cursor)
-        stmt = select(tickets).where(and_(*conditions)).order_by(tickets.c.id.desc()).limit(limit + 1)
+        stmt = select(tickets).where(and_(true(), *conditions)).order_by(tickets.c.id.desc()).limit(limit + 1)
         rows = [_ticket_row(r) for r in await self._all(stmt)]
         next_cursor = (rows[limit - 1].id,) if len(rows) > limit else None
         return TicketPage(tickets=rows[:limit], next_cursor=next_cursor)

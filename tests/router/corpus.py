@@ -16,7 +16,12 @@ from router.examples import LabelledExample
 LABELS = ("network", "accounts/password", "hardware", "billing/invoice")
 LANGUAGES = ("en", "hu", "id", "de")
 CHANNELS = ("email", "portal", "telegram", "phone")
-PORTAL_CATEGORIES = {"network": "Network", "accounts/password": "Accounts", "hardware": "Hardware", "billing/invoice": "Billing"}
+PORTAL_CATEGORIES = {
+    "network": "Network",
+    "accounts/password": "Accounts",
+    "hardware": "Hardware",
+    "billing/invoice": "Billing",
+}
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,13 @@ ENGLISH = Language(
                 "Ping to the server fails.",
                 "It worked yesterday on the office network.",
             ),
-            subjects=("VPN not working", "Wifi problem", "No internet", "Network drive unreachable", "Connection drops"),
+            subjects=(
+                "VPN not working",
+                "Wifi problem",
+                "No internet",
+                "Network drive unreachable",
+                "Connection drops",
+            ),
         ),
         "accounts/password": Vocabulary(
             problems=(
@@ -167,7 +178,13 @@ HUNGARIAN = Language(
                 "A szerver pingelése sikertelen.",
                 "Tegnap még működött az irodai hálózaton.",
             ),
-            subjects=("Nem működik a VPN", "Wifi hiba", "Nincs internet", "Hálózati meghajtó nem elérhető", "Megszakad a kapcsolat"),
+            subjects=(
+                "Nem működik a VPN",
+                "Wifi hiba",
+                "Nincs internet",
+                "Hálózati meghajtó nem elérhető",
+                "Megszakad a kapcsolat",
+            ),
         ),
         "accounts/password": Vocabulary(
             problems=(
@@ -188,7 +205,13 @@ HUNGARIAN = Language(
                 "Hibás hitelesítési adatok üzenetet kapok.",
                 "Múlt héten telefont cseréltem.",
             ),
-            subjects=("Jelszó visszaállítás", "Zárolt fiók", "Nem tudok belépni", "Bejelentkezési hiba", "Kétlépcsős azonosítás"),
+            subjects=(
+                "Jelszó visszaállítás",
+                "Zárolt fiók",
+                "Nem tudok belépni",
+                "Bejelentkezési hiba",
+                "Kétlépcsős azonosítás",
+            ),
         ),
         "hardware": Vocabulary(
             problems=(
@@ -230,7 +253,13 @@ HUNGARIAN = Language(
                 "Kérek egy helyesbített számlát.",
                 "A megrendelésünk számának rajta kell lennie.",
             ),
-            subjects=("Számlával kapcsolatos kérdés", "Dupla terhelés", "Visszatérítés", "Sikertelen fizetés", "Számlázási cím"),
+            subjects=(
+                "Számlával kapcsolatos kérdés",
+                "Dupla terhelés",
+                "Visszatérítés",
+                "Sikertelen fizetés",
+                "Számlázási cím",
+            ),
         ),
     },
 )
@@ -267,7 +296,13 @@ INDONESIAN = Language(
                 "Ping ke server gagal.",
                 "Kemarin masih bisa di jaringan kantor.",
             ),
-            subjects=("VPN tidak berfungsi", "Masalah wifi", "Tidak ada internet", "Drive jaringan tidak bisa diakses", "Koneksi putus"),
+            subjects=(
+                "VPN tidak berfungsi",
+                "Masalah wifi",
+                "Tidak ada internet",
+                "Drive jaringan tidak bisa diakses",
+                "Koneksi putus",
+            ),
         ),
         "accounts/password": Vocabulary(
             problems=(
@@ -288,7 +323,13 @@ INDONESIAN = Language(
                 "Muncul pesan kredensial tidak valid.",
                 "Minggu lalu saya ganti ponsel.",
             ),
-            subjects=("Reset kata sandi", "Akun terkunci", "Tidak bisa login", "Masalah login", "Verifikasi dua langkah gagal"),
+            subjects=(
+                "Reset kata sandi",
+                "Akun terkunci",
+                "Tidak bisa login",
+                "Masalah login",
+                "Verifikasi dua langkah gagal",
+            ),
         ),
         "hardware": Vocabulary(
             problems=(
@@ -330,7 +371,13 @@ INDONESIAN = Language(
                 "Tolong kirim faktur yang sudah diperbaiki.",
                 "Nomor PO kami harus tercantum.",
             ),
-            subjects=("Pertanyaan faktur", "Tagihan ganda", "Permintaan refund", "Pembayaran ditolak", "Alamat penagihan"),
+            subjects=(
+                "Pertanyaan faktur",
+                "Tagihan ganda",
+                "Permintaan refund",
+                "Pembayaran ditolak",
+                "Alamat penagihan",
+            ),
         ),
     },
 )
@@ -367,7 +414,13 @@ GERMAN = Language(
                 "Ping zum Server schlägt fehl.",
                 "Gestern ging es im Büronetz noch.",
             ),
-            subjects=("VPN geht nicht", "WLAN-Problem", "Kein Internet", "Netzlaufwerk nicht erreichbar", "Verbindung bricht ab"),
+            subjects=(
+                "VPN geht nicht",
+                "WLAN-Problem",
+                "Kein Internet",
+                "Netzlaufwerk nicht erreichbar",
+                "Verbindung bricht ab",
+            ),
         ),
         "accounts/password": Vocabulary(
             problems=(
@@ -388,7 +441,13 @@ GERMAN = Language(
                 "Ich bekomme die Meldung ungültige Anmeldedaten.",
                 "Ich habe letzte Woche das Handy gewechselt.",
             ),
-            subjects=("Passwort zurücksetzen", "Konto gesperrt", "Anmeldung nicht möglich", "Login-Problem", "Zwei-Faktor geht nicht"),
+            subjects=(
+                "Passwort zurücksetzen",
+                "Konto gesperrt",
+                "Anmeldung nicht möglich",
+                "Login-Problem",
+                "Zwei-Faktor geht nicht",
+            ),
         ),
         "hardware": Vocabulary(
             problems=(
@@ -430,7 +489,13 @@ GERMAN = Language(
                 "Bitte senden Sie eine korrigierte Rechnung.",
                 "Unsere Bestellnummer muss darauf stehen.",
             ),
-            subjects=("Frage zur Rechnung", "Doppelte Abbuchung", "Erstattung", "Zahlung abgelehnt", "Rechnungsadresse"),
+            subjects=(
+                "Frage zur Rechnung",
+                "Doppelte Abbuchung",
+                "Erstattung",
+                "Zahlung abgelehnt",
+                "Rechnungsadresse",
+            ),
         ),
     },
 )
@@ -458,7 +523,10 @@ def shuffled_labels(examples: list[LabelledExample], seed: int = 1) -> list[Labe
     """The same texts with their labels permuted: what a broken labelling pipeline produces."""
     labels = [example.label for example in examples]
     random.Random(seed).shuffle(labels)
-    return [LabelledExample(e.text, label, e.subject, e.channel, e.portal_category) for e, label in zip(examples, labels, strict=True)]
+    return [
+        LabelledExample(e.text, label, e.subject, e.channel, e.portal_category)
+        for e, label in zip(examples, labels, strict=True)
+    ]
 
 
 def _one(rng: random.Random, language: Language, label: str, misfiled: float) -> LabelledExample:
