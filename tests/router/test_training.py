@@ -142,6 +142,13 @@ def test_training_needs_two_valid_labels() -> None:
         evaluate([LabelledExample("a", "q"), LabelledExample("b", "q"), LabelledExample("c", "p")])
 
 
+def test_a_label_with_one_example_still_trains() -> None:
+    examples = [LabelledExample("printer jammed", "hardware"), LabelledExample("vpn down", "network")]
+    model = train([*examples, LabelledExample("vpn slow", "network")], name="tiny")
+    assert model.labels == ("hardware", "network")
+    assert model.predict(make_draft(subject="", text="the vpn"))[0] == "network"
+
+
 def test_load_examples_from_csv_and_jsonl(corpus: list[LabelledExample], tmp_path: Path) -> None:
     columns = ["id", "subject", "text", "label", "channel", "portal_category"]
     csv_path = tmp_path / "examples.csv"

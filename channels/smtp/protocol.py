@@ -1,0 +1,87 @@
+"""aiosmtpd's SMTP protocol with the gateway's session rules.
+
+Three things aiosmtpd does not do the way a mail intake must:
+
+* Long lines. aiosmtpd refuses DATA lines over RFC 5321's 1000 octets, but
+  real mail has longer ones (generated HTML) and real servers take it. The
+  limit is raised per instance (`line_length_limit` is read in `__init__`
+  to size the stream reader).
+* Sessions per client. Counted per peer address in a registry the server
+  owns; one more than allowed is answered 421 at the greeting and closed.
+* Command limits. `command_size_limits` is a class-level dict in aiosmtpd
+  that every EHLO grows; each instance gets its own here.
+
+The per-command call limit (`command_call_limit`, 421 when exceeded) is
+aiosmtpd's own and is set by the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from typing import Any
+
+from aiosmtpd.smtp import SMTP
+
+from channels.smtp import replies
+
+
+class SessionRegistry:
+    """Open sessions, per client address and in all; owned by one server."""
+
+    def __init__(self, per_client: int) -> None:
+        self._per_client = per_client
+        self._by_client: collections.Counter[str] = collections.Counter()
+        self.open: set[GatewaySMTP] = set()
+
+    def enter(self, client: str, session: GatewaySMTP) -> bool:
+        if self._by_client[client] >= self._per_client:
+            return False
+        self._by_client[client] += 1
+        self.open.add(session)
+        return True
+
+    def leave(self, client: str, session: GatewaySMTP) -> None:
+        if session in self.open:
+            self.open.discard(session)
+            self._by_client[client] -= 1
+            if self._by_client[client] <= 0:
+                del self._by_client[client]
+
+    def __len__(self) -> int:
+        return len(self.open)
+
+
+class GatewaySMTP(SMTP):
+    def __init__(self, handler: Any, *, sessions: SessionRegistry, line_length_limit: int, **kwargs: Any) -> None:
+        self.line_length_limit = max(line_length_limit, SMTP.line_length_limit)
+        super().__init__(handler, **kwargs)
+        self.command_size_limits = collections.defaultdict(lambda: SMTP.command_size_limit)
+        self._sessions = sessions
+
+    def client_address(self) -> str:
+        peer = self.session.peer if self.session is not None else None
+        if isinstance(peer, tuple) and peer:
+            return str(peer[0])
+        return str(peer)
+
+    async def _handle_client(self) -> None:
+        client = self.client_address()
+        if not self._sessions.enter(client, self):
+            await self.push(replies.TOO_MANY_SESSIONS)
+            if self.transport is not None:
+                self.transport.close()
+            return
+        try:
+            await super()._handle_client()
+        finally:
+            self._sessions.leave(client, self)
+
+    def close_now(self, reply: str | None = None) -> None:
+        """Say `reply` (when given) and drop the connection; used on shutdown."""
+        transport = self.transport
+        if transport is None:
+            return
+        if reply is not None and isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
+            transport.write(reply.encode("ascii") + b"\r\n")
+        transport.close()
