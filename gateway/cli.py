@@ -8,7 +8,8 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from gateway import delivery_commands, router_commands
 from gateway.commands import CommandRunner
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check-config":
         print(f"{args.config}: ok")
         return 0
-    commands: dict[str, Callable[[], Awaitable[int]]] = {
+    commands: dict[str, Callable[[], Coroutine[Any, Any, int]]] = {
         "run": lambda: _run(config, secrets),
         "db": lambda: _db_upgrade(config),
         "replay": lambda: _replay(config, secrets, args.ids),

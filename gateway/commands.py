@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from gateway.config import Config, Secrets
 
-CommandRunner = Callable[[argparse.Namespace, Config, Secrets], Awaitable[int]]
+CommandRunner = Callable[[argparse.Namespace, Config, Secrets], Coroutine[Any, Any, int]]

@@ -80,6 +80,7 @@ class SmtpConfig:
     max_sessions_per_client: int = 20
     max_commands_per_session: int = 1000
     max_recipients: int = 100
+    max_line_bytes: int = 1024 * 1024  # longer DATA lines than RFC 5321's 1000 octets are taken up to this
     timeout_s: int = 120
     tls_cert: str = ""
     tls_key: str = ""
@@ -110,6 +111,10 @@ class ImapMailbox:
     processed_folder: str = ""
     poll_interval_s: float = 5.0
     ca_file: str = ""
+    idle: bool = True  # use IDLE where the server offers it; false: always poll
+    max_message_bytes: int = 25 * 1024 * 1024  # larger mail is left in the folder, unseen, and counted
+    timeout_s: float = 30.0
+    reconnect_max_s: float = 60.0  # cap of the reconnect back-off
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,7 @@ def build_openapi() -> dict[str, Any]:
         "Ticket": {"allOf": [_ref("TicketSummary"), {"type": "object", "properties": {
             "messages": {"type": "array", "items": _ref("Message")}}}]},
     }
-    bearer = [{"bearer": []}]
+    bearer: list[dict[str, list[str]]] = [{"bearer": []}]
     paths: dict[str, Any] = {
         "/v1/portal/submissions": {"post": {
             "summary": "Submit a portal request", "security": bearer,

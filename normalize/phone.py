@@ -46,7 +46,8 @@ def make_phone_normalizer(default_region: str) -> Callable[[RawInbound], Message
         customer_raw = call.get("from") if direction == "inbound" else call.get("to")
         notes = str(call.get("notes") or "").strip()
         started = _parse_time(call.get("started_at"))
-        subject = f"{'Call from' if direction == 'inbound' else 'Call to'} {customer or customer_raw or 'unknown number'}"
+        heading = "Call from" if direction == "inbound" else "Call to"
+        subject = f"{heading} {customer or customer_raw or 'unknown number'}"
         lines = [
             f"{direction.capitalize()} call, {call.get('duration_s', '?')} s"
             + (f", {call['disposition']}" if call.get("disposition") else "")

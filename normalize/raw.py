@@ -36,7 +36,7 @@ class RawInbound:
     body_sha256: str | None = None
 
 
-class IntakeStatus(str, enum.Enum):
+class IntakeStatus(enum.StrEnum):
     PENDING = "pending"
     PROCESSED = "processed"
     FAILED = "failed"

@@ -16,14 +16,14 @@ from typing import Any
 SCHEMA_VERSION = 1
 
 
-class Channel(str, enum.Enum):
+class Channel(enum.StrEnum):
     EMAIL = "email"
     TELEGRAM = "telegram"
     PHONE = "phone"
     PORTAL = "portal"
 
 
-class Transport(str, enum.Enum):
+class Transport(enum.StrEnum):
     SMTP = "smtp"
     IMAP = "imap"
     POLLING = "polling"
@@ -31,7 +31,7 @@ class Transport(str, enum.Enum):
     HTTP = "http"
 
 
-class Kind(str, enum.Enum):
+class Kind(enum.StrEnum):
     NEW = "new"
     REPLY = "reply"
     EDIT = "edit"

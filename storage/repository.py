@@ -127,7 +127,10 @@ class Transaction:
         return list(result.scalars())
 
     async def mark_inbound(self, updates: Sequence[dict[str, Any]]) -> None:
-        """Set status, error, ticket and message of records; keys: b_id, status, error, ticket_id, message_id, processed_at."""
+        """Set the outcome of records.
+
+        Each update has b_id, status, error, ticket_id, message_id, processed_at.
+        """
         if not updates:
             return
         stmt = (

@@ -8,12 +8,10 @@ records became; `deliveries` is the outbox the dispatcher drains.
 
 from __future__ import annotations
 
-from storage.types import UtcDateTime
 from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
-
     Index,
     Integer,
     LargeBinary,
@@ -23,6 +21,8 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+
+from storage.types import UtcDateTime
 
 metadata = MetaData()
 
