@@ -31,7 +31,7 @@ from normalize.raw import (
 )
 from normalize.refs import format_ticket_id
 from normalize.schema import MessageDraft
-from storage.repository import DuplicateKeyError, InboundRow, StorageError, Store
+from storage.repository import DuplicateKeyError, InboundRow, StorageError, Store, Transaction
 
 log = logging.getLogger("gateway.intake")
 
@@ -166,31 +166,24 @@ class IntakeService:
             item.error = f"normalize: {exc}"[:MAX_ERROR_CHARS]
 
     async def _store_and_process(self, items: list[_Pending]) -> list[IntakeResult]:
+        """Store and process a batch in one transaction: in the common case three statements.
+
+        Records are inserted already marked with their outcome (processed, or
+        failed when normalization gave nothing usable); if processing raises,
+        the whole transaction is undone and the raw records are stored alone.
+        """
         now = self._clock()
         try:
             async with self._store.transaction() as tx:
-                known = await tx.find_inbound(
-                    [(i.raw.channel, i.raw.external_id) for i in items],
-                    [i.raw.idempotency_key for i in items if i.raw.idempotency_key],
-                )
-                fresh = [i for i in items if _match(i.raw, known) is None]
-                ids = await tx.insert_inbound([_inbound_values(i.raw) for i in fresh]) if fresh else []
-                for item, inbound_id in zip(fresh, ids, strict=True):
-                    item.inbound_id = inbound_id
-                good = [i for i in fresh if i.draft is not None]
+                ids = await tx.insert_inbound([_inbound_values(i.raw, now, i.error if i.draft is None else None)
+                                               for i in items])
+                for item in items:
+                    item.inbound_id = ids.get((item.raw.channel, item.raw.external_id))
+                good = [i for i in items if i.inbound_id is not None and i.draft is not None]
                 written = await self._processor.write(
                     tx, [(i.inbound_id, i.draft) for i in good], now  # type: ignore[misc]
                 )
-                marks = [
-                    _mark(i.inbound_id, "processed", None, w.ticket_id, w.message_id, now)  # type: ignore[arg-type]
-                    for i, w in zip(good, written, strict=True)
-                ]
-                marks += [
-                    _mark(i.inbound_id, "failed", i.error, None, None, now)  # type: ignore[arg-type]
-                    for i in fresh
-                    if i.draft is None
-                ]
-                await tx.mark_inbound(marks)
+                known = await self._known(tx, [i for i in items if i.inbound_id is None])
         except StorageError:
             raise
         except Exception:
@@ -199,41 +192,49 @@ class IntakeService:
         by_id = {i.inbound_id: w for i, w in zip(good, written, strict=True)}
         results = []
         for item in items:
-            match = _match(item.raw, known)
-            if match is not None:
-                results.append(_result(match, duplicate=True))
+            if item.inbound_id is None:
+                results.append(_result(known[id(item)], duplicate=True))
             elif item.draft is None:
                 self._metrics.failed_record(item.raw.channel)
-                results.append(
-                    IntakeResult(item.inbound_id, False, IntakeStatus.FAILED, error=item.error,  # type: ignore[arg-type]
-                                 body_sha256=item.raw.body_sha256)
-                )
+                results.append(IntakeResult(item.inbound_id, False, IntakeStatus.FAILED, error=item.error,
+                                            body_sha256=item.raw.body_sha256))
             else:
                 w = by_id[item.inbound_id]
-                results.append(
-                    IntakeResult(item.inbound_id, False, IntakeStatus.PROCESSED,  # type: ignore[arg-type]
-                                 format_ticket_id(w.ticket_id), f"M-{w.message_id}",
-                                 body_sha256=item.raw.body_sha256)
-                )
+                results.append(IntakeResult(item.inbound_id, False, IntakeStatus.PROCESSED,
+                                            format_ticket_id(w.ticket_id), f"M-{w.message_id}",
+                                            body_sha256=item.raw.body_sha256))
         return results
 
+    @staticmethod
+    async def _known(tx: Transaction, repeats: list[_Pending]) -> dict[int, InboundRow]:
+        """The stored records that repeats were repeats of (by either unique key)."""
+        if not repeats:
+            return {}
+        rows = await tx.find_inbound(
+            [(i.raw.channel, i.raw.external_id) for i in repeats],
+            [i.raw.idempotency_key for i in repeats if i.raw.idempotency_key],
+        )
+        found = {}
+        for item in repeats:
+            match = _match(item.raw, rows)
+            if match is None:  # taken by a writer whose commit we cannot see yet
+                raise DuplicateKeyError(f"{item.raw.channel}:{item.raw.external_id} is being written elsewhere")
+            found[id(item)] = match
+        return found
+
     async def _store_then_isolate(self, items: list[_Pending]) -> list[IntakeResult]:
+        now = self._clock()
         async with self._store.transaction() as tx:
-            known = await tx.find_inbound(
-                [(i.raw.channel, i.raw.external_id) for i in items],
-                [i.raw.idempotency_key for i in items if i.raw.idempotency_key],
-            )
-            fresh = [i for i in items if _match(i.raw, known) is None]
-            ids = await tx.insert_inbound([_inbound_values(i.raw) for i in fresh]) if fresh else []
-        for item, inbound_id in zip(fresh, ids, strict=True):
-            item.inbound_id = inbound_id
+            ids = await tx.insert_inbound([_inbound_values(i.raw, now, None, pending=True) for i in items])
+            for item in items:
+                item.inbound_id = ids.get((item.raw.channel, item.raw.external_id))
+            known = await self._known(tx, [i for i in items if i.inbound_id is None])
         results = []
         for item in items:
-            match = _match(item.raw, known)
-            if match is not None:
-                results.append(_result(match, duplicate=True))
+            if item.inbound_id is None:
+                results.append(_result(known[id(item)], duplicate=True))
             else:
-                results.append(await self.process_stored(item.inbound_id))  # type: ignore[arg-type]
+                results.append(await self.process_stored(item.inbound_id))
         return results
 
     # -- re-processing ---------------------------------------------------
@@ -251,7 +252,7 @@ class IntakeService:
                     return _result(current, duplicate=True)
                 draft = self._processor.normalize(raw_from_row(row))
                 [written] = await self._processor.write(tx, [(row.id, draft)], now)
-                await tx.mark_inbound([_mark(row.id, "processed", None, written.ticket_id, written.message_id, now)])
+                await tx.mark_inbound([_mark(row.id, "processed", None, now)])
             return IntakeResult(row.id, False, IntakeStatus.PROCESSED, format_ticket_id(written.ticket_id),
                                 f"M-{written.message_id}", body_sha256=row.body_sha256)
         except StorageError:
@@ -262,7 +263,7 @@ class IntakeService:
             if not isinstance(exc, NormalizeError):
                 log.exception("processing inbound record %s failed", inbound_id)
             async with self._store.transaction() as tx:
-                await tx.mark_inbound([_mark(inbound_id, "failed", reason, None, None, now)])
+                await tx.mark_inbound([_mark(inbound_id, "failed", reason, now)])
             channel = row.channel if row else "unknown"
             self._metrics.failed_record(channel)
             return IntakeResult(inbound_id, False, IntakeStatus.FAILED, error=reason,
@@ -335,7 +336,7 @@ def _result(row: InboundRow, *, duplicate: bool) -> IntakeResult:
     )
 
 
-def _inbound_values(raw: RawInbound) -> dict[str, Any]:
+def _inbound_values(raw: RawInbound, now: datetime, error: str | None, *, pending: bool = False) -> dict[str, Any]:
     return {
         "channel": raw.channel,
         "transport": raw.transport,
@@ -346,19 +347,15 @@ def _inbound_values(raw: RawInbound) -> dict[str, Any]:
         "principal": raw.principal,
         "meta": raw.meta,
         "payload": raw.payload,
-        "status": "pending",
-        "error": None,
-        "attempts": 0,
-        "ticket_id": None,
-        "message_id": None,
-        "processed_at": None,
+        "status": "pending" if pending else "failed" if error else "processed",
+        "error": error,
+        "attempts": 0 if pending else 1,
+        "processed_at": None if pending else now,
     }
 
 
-def _mark(inbound_id: int, status: str, error: str | None, ticket_id: int | None, message_id: int | None,
-          now: datetime) -> dict[str, Any]:
-    return {"b_id": inbound_id, "status": status, "error": error, "ticket_id": ticket_id,
-            "message_id": message_id, "processed_at": now}
+def _mark(inbound_id: int, status: str, error: str | None, now: datetime) -> dict[str, Any]:
+    return {"b_id": inbound_id, "status": status, "error": error, "processed_at": now}
 
 
 def _resolve(item: _Pending, result: IntakeResult) -> None:

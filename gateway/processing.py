@@ -94,8 +94,13 @@ class Processor:
         # (draft, existing ticket id, index of a ticket opened earlier in this batch, thread reason)
         by_external: dict[str, int] = {}
         by_conversation: dict[str, int] = {}
+        by_requester: dict[str, list[int]] = {}  # tickets this batch opens, per requester (flood rule)
         for draft in (d for _, d in items):
-            ticket_id, batch_index, reason = await self._thread(tx, draft, now, by_external, by_conversation)
+            ticket_id, batch_index, reason = await self._thread(
+                tx, draft, now, by_external, by_conversation, by_requester
+            )
+            if reason is not None and reason.get("by") == "flood":
+                draft = replace(draft, extras={**draft.extras, "flood": True})
             plans.append((draft, ticket_id, batch_index, reason))
             if ticket_id is None and batch_index is None:
                 index = len(plans) - 1
@@ -103,11 +108,16 @@ class Processor:
                 key = _conversation_key(draft)
                 if key:
                     by_conversation[key] = index
+                requester = _requester_key(draft)
+                if requester:
+                    by_requester.setdefault(requester, []).append(index)
 
         new_rows: list[dict[str, Any]] = []
         new_positions: list[int] = []
         classifications: dict[int, dict[str, Any]] = {}
-        for position, (draft, ticket_id, batch_index, _reason) in enumerate(plans):
+        for position, ((inbound_id, _), (draft, ticket_id, batch_index, _reason)) in enumerate(
+            zip(items, plans, strict=True)
+        ):
             if ticket_id is None and batch_index is None:
                 classification = self._classify(draft, now)
                 classifications[position] = classification
@@ -122,12 +132,13 @@ class Processor:
                         "conversation_key": _conversation_key(draft),
                         "classification": classification,
                         "external_ref": None,
+                        "opened_by": inbound_id,
                         "created_at": now,
                         "updated_at": now,
                     }
                 )
-        new_ids = await tx.insert_tickets(new_rows) if new_rows else []
-        ticket_of: dict[int, int] = dict(zip(new_positions, new_ids, strict=True))
+        new_ids = await tx.insert_tickets(new_rows)
+        ticket_of = {p: new_ids[items[p][0]] for p in new_positions}
 
         message_rows: list[dict[str, Any]] = []
         touched: list[int] = []
@@ -165,18 +176,27 @@ class Processor:
         await tx.touch_tickets(touched, now)
 
         written = [
-            Written(ticket_of[p], message_ids[p], p in classifications) for p in range(len(items))
+            Written(ticket_of[p], message_ids[items[p][0]], p in classifications) for p in range(len(items))
         ]
         if self._plan_deliveries is not None:
+            # A follow-up is routed by its ticket's classification: from this
+            # batch when the ticket opened in it, else read in one statement.
+            earlier = {plan[1] for p, plan in enumerate(plans)
+                       if p not in classifications and plan[1] is not None and plan[0].kind not in SUPPRESSED_KINDS}
+            stored = await tx.ticket_classifications(sorted(earlier)) if earlier else {}
             outbox: list[dict[str, Any]] = []
             for p, w in enumerate(written):
-                draft = plans[p][0]
+                draft, _ticket_id, batch_index, _reason = plans[p]
                 if draft.kind in SUPPRESSED_KINDS:
                     continue
+                if p in classifications:
+                    classification = classifications[p]
+                elif batch_index is not None:
+                    classification = classifications.get(batch_index, {})
+                else:
+                    classification = stored.get(w.ticket_id, {})
                 event = "ticket.created" if w.new_ticket else "message.added"
-                outbox += self._plan_deliveries(
-                    w.ticket_id, w.message_id, draft, event, classifications.get(p, {}), now
-                )
+                outbox += self._plan_deliveries(w.ticket_id, w.message_id, draft, event, classification, now)
             await tx.insert_deliveries(outbox)
         return written
 
@@ -187,6 +207,7 @@ class Processor:
         now: datetime,
         by_external: dict[str, int],
         by_conversation: dict[str, int],
+        by_requester: dict[str, list[int]] | None = None,
     ) -> tuple[int | None, int | None, dict[str, Any] | None]:
         """(ticket id, or index of a ticket opened earlier in the batch, and why) for a draft."""
         message_ids = [h.value for h in draft.thread_hints if h.kind == "message_id"]
@@ -209,7 +230,39 @@ class Processor:
             found_id = await tx.open_conversation(key, now - self._conversation_idle)
             if found_id is not None:
                 return found_id, None, {"by": "conversation", "value": key}
+        if draft.extras.get("flood_limit"):
+            return await _flood_target(tx, draft, now, by_requester or {})
         return None, None, None
+
+
+async def _flood_target(
+    tx: Transaction, draft: MessageDraft, now: datetime, by_requester: dict[str, list[int]]
+) -> tuple[int | None, int | None, dict[str, Any] | None]:
+    """Loop protection: a sender who opened `messages` tickets in `minutes` joins the newest instead.
+
+    The limit rides on the draft (`extras["flood_limit"]`, put there by the
+    channel's wiring), so only drafts that carry it cost the one indexed count.
+    """
+    limit = draft.extras["flood_limit"]
+    key = _requester_key(draft)
+    try:
+        most, minutes = int(limit["messages"]), float(limit["minutes"])
+    except (KeyError, TypeError, ValueError):
+        return None, None, None
+    if key is None or most <= 0:
+        return None, None, None
+    count, newest = await tx.recent_tickets_of(key, now - timedelta(minutes=minutes))
+    in_batch = by_requester.get(key, [])
+    if count + len(in_batch) < most:
+        return None, None, None
+    reason = {"by": "flood", "value": key, "opened": count + len(in_batch), "limit": most, "minutes": minutes}
+    if in_batch:
+        return None, in_batch[-1], reason
+    return newest, None, reason
+
+
+def _requester_key(draft: MessageDraft) -> str | None:
+    return next(iter(draft.requester.identity_keys()), None)
 
 
 def _conversation_key(draft: MessageDraft) -> str | None:

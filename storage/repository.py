@@ -7,7 +7,7 @@ of a few hundred records costs a handful of round trips.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,9 +43,9 @@ class InboundRow:
     status: str
     error: str | None
     attempts: int
-    ticket_id: int | None
-    message_id: int | None
     processed_at: datetime | None = None
+    ticket_id: int | None = None  # from the message the record became, when it did
+    message_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,12 +79,25 @@ class MessageRow:
 
 
 _INBOUND_LIGHT = [c for c in inbound.c if c.name != "payload"]
+_OUTCOME = [messages.c.ticket_id, messages.c.id.label("message_id")]
+_WITH_OUTCOME = inbound.outerjoin(messages, messages.c.inbound_id == inbound.c.id)
 
 
 def _inbound_row(row: Any, payload: bytes = b"") -> InboundRow:
     data = dict(row._mapping)
     data.setdefault("payload", payload)
     return InboundRow(**data)
+
+
+def _insert_ignoring_duplicates(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING for the inbound table on either backend."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(inbound).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(inbound).on_conflict_do_nothing()
 
 
 def _translate(exc: Exception) -> StorageError:
@@ -98,6 +111,12 @@ class Transaction:
 
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
+        self.wrote_outbox = False  # the store tells its outbox listeners after the commit
+
+    @property
+    def connection(self) -> AsyncConnection:
+        """The transaction's connection, for repositories of other tables in this package."""
+        return self._conn
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
@@ -116,20 +135,29 @@ class Transaction:
             clauses.append(inbound.c.idempotency_key.in_(list(idempotency_keys)))
         if not clauses:
             return []
-        result = await self._conn.execute(select(*_INBOUND_LIGHT).where(or_(*clauses)))
-        return [_inbound_row(r) for r in result]
+        stmt = select(*_INBOUND_LIGHT, *_OUTCOME).select_from(_WITH_OUTCOME).where(or_(*clauses))
+        return [_inbound_row(r) for r in await self._conn.execute(stmt)]
 
-    async def insert_inbound(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+    # Inserts return ids keyed by a unique column rather than in parameter
+    # order: ordered RETURNING makes SQLite insert one row per statement.
+    async def insert_inbound(self, rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], int]:
+        """Ids of the new records by (channel, external id); a record already stored is left out.
+
+        One statement whether or not there are repeats: a repeat (either
+        unique key taken) is skipped by the database, not looked up first.
+        """
         if not rows:
-            return []
-        stmt = inbound.insert().returning(inbound.c.id, sort_by_parameter_order=True)
+            return {}
+        stmt = _insert_ignoring_duplicates(self._conn.dialect.name).returning(
+            inbound.c.id, inbound.c.channel, inbound.c.external_id
+        )
         result = await self._conn.execute(stmt, list(rows))
-        return list(result.scalars())
+        return {(r.channel, r.external_id): r.id for r in result}
 
     async def mark_inbound(self, updates: Sequence[dict[str, Any]]) -> None:
         """Set the outcome of records.
 
-        Each update has b_id, status, error, ticket_id, message_id, processed_at.
+        Each update has b_id, status, error, processed_at.
         """
         if not updates:
             return
@@ -139,8 +167,6 @@ class Transaction:
             .values(
                 status=bindparam("status"),
                 error=bindparam("error"),
-                ticket_id=bindparam("ticket_id"),
-                message_id=bindparam("message_id"),
                 processed_at=bindparam("processed_at"),
                 attempts=inbound.c.attempts + 1,
             )
@@ -156,17 +182,19 @@ class Transaction:
         return _inbound_row(row) if row else None
 
     # -- tickets and messages -------------------------------------------
-    async def insert_tickets(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+    async def insert_tickets(self, rows: Sequence[dict[str, Any]]) -> dict[int, int]:
+        """Ids of the new tickets by the inbound record that opened each (`opened_by`)."""
         if not rows:
-            return []
-        stmt = tickets.insert().returning(tickets.c.id, sort_by_parameter_order=True)
-        return list((await self._conn.execute(stmt, list(rows))).scalars())
+            return {}
+        stmt = tickets.insert().returning(tickets.c.id, tickets.c.opened_by)
+        return {r.opened_by: r.id for r in await self._conn.execute(stmt, list(rows))}
 
-    async def insert_messages(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+    async def insert_messages(self, rows: Sequence[dict[str, Any]]) -> dict[int, int]:
+        """Ids of the new messages by their inbound record."""
         if not rows:
-            return []
-        stmt = messages.insert().returning(messages.c.id, sort_by_parameter_order=True)
-        return list((await self._conn.execute(stmt, list(rows))).scalars())
+            return {}
+        stmt = messages.insert().returning(messages.c.id, messages.c.inbound_id)
+        return {r.inbound_id: r.id for r in await self._conn.execute(stmt, list(rows))}
 
     async def touch_tickets(self, ticket_ids: Sequence[int], now: datetime) -> None:
         if ticket_ids:
@@ -219,6 +247,14 @@ class Transaction:
         row = (await self._conn.execute(stmt)).first()
         return row[0] if row else None
 
+    async def recent_tickets_of(self, requester_key: str, since: datetime) -> tuple[int, int | None]:
+        """How many tickets this requester opened since `since`, and the newest one's id (flood check)."""
+        stmt = select(func.count(), func.max(tickets.c.id)).where(
+            tickets.c.requester_key == requester_key, tickets.c.created_at >= since
+        )
+        count, newest = (await self._conn.execute(stmt)).one()
+        return int(count), (int(newest) if newest is not None else None)
+
     async def message_by_inbound_external_id(self, channel: str, external_id: str) -> MessageRow | None:
         stmt = (
             select(messages)
@@ -233,6 +269,14 @@ class Transaction:
     async def insert_deliveries(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
             await self._conn.execute(deliveries.insert(), list(rows))
+            self.wrote_outbox = True
+
+    async def ticket_classifications(self, ticket_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """The stored classification of each ticket, in one statement (follow-ups are routed by it)."""
+        if not ticket_ids:
+            return {}
+        stmt = select(tickets.c.id, tickets.c.classification).where(tickets.c.id.in_(list(set(ticket_ids))))
+        return {row[0]: dict(row[1] or {}) for row in await self._conn.execute(stmt)}
 
     # -- checkpoints -----------------------------------------------------
     async def get_checkpoint(self, name: str) -> dict[str, Any] | None:
@@ -258,6 +302,11 @@ class Store:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._outbox_listeners: list[Callable[[], None]] = []
+
+    def add_outbox_listener(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after every commit that wrote deliveries (the dispatcher wakes on it)."""
+        self._outbox_listeners.append(listener)
 
     @property
     def dialect(self) -> str:
@@ -268,9 +317,13 @@ class Store:
         """A transaction that commits on success; database errors become StorageError."""
         try:
             async with self.engine.begin() as conn:
-                yield Transaction(conn)
+                tx = Transaction(conn)
+                yield tx
         except (DBAPIError, OperationalError) as exc:
             raise _translate(exc) from exc
+        if tx.wrote_outbox:
+            for listener in self._outbox_listeners:
+                listener()
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -301,7 +354,8 @@ class Store:
 
     async def list_inbound(self, status: str, limit: int, after_id: int = 0) -> list[InboundRow]:
         stmt = (
-            select(*_INBOUND_LIGHT)
+            select(*_INBOUND_LIGHT, *_OUTCOME)
+            .select_from(_WITH_OUTCOME)
             .where(inbound.c.status == status, inbound.c.id > after_id)
             .order_by(inbound.c.id)
             .limit(limit)
@@ -309,7 +363,8 @@ class Store:
         return [_inbound_row(r) for r in await self._all(stmt)]
 
     async def get_inbound(self, inbound_id: int) -> InboundRow | None:
-        rows = await self._all(select(inbound).where(inbound.c.id == inbound_id))
+        stmt = select(inbound, *_OUTCOME).select_from(_WITH_OUTCOME).where(inbound.c.id == inbound_id)
+        rows = await self._all(stmt)
         return _inbound_row(rows[0]) if rows else None
 
     async def backlog(self) -> tuple[int, datetime | None]:
@@ -361,6 +416,6 @@ class Store:
 
 def _ticket_row(row: Any) -> TicketRow:
     data = dict(row._mapping)
-    for key in ("requester_key", "conversation_key"):
+    for key in ("requester_key", "conversation_key", "opened_by"):
         data.pop(key, None)
     return TicketRow(**data)

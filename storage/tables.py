@@ -2,7 +2,8 @@
 
 `inbound` holds every raw record as received: it is the durable inbox that
 intake commits before a transport is acknowledged, and the source from which
-a ticket can always be rebuilt. `tickets` and `messages` are what the raw
+a ticket can always be rebuilt. What a record became is found through
+`messages.inbound_id`, so the hot path never updates an inbound row. `tickets` and `messages` are what the raw
 records became; `deliveries` is the outbox the dispatcher drains.
 """
 
@@ -45,8 +46,6 @@ inbound = Table(
     Column("status", String(16), nullable=False),
     Column("error", Text, nullable=True),
     Column("attempts", Integer, nullable=False, default=0),
-    Column("ticket_id", BigInteger, nullable=True),
-    Column("message_id", BigInteger, nullable=True),
     Column("processed_at", UtcDateTime(), nullable=True),
     UniqueConstraint("channel", "external_id", name="uq_inbound_channel_external_id"),
     Index("ix_inbound_status_id", "status", "id"),
@@ -64,6 +63,7 @@ tickets = Table(
     Column("conversation_key", String(255), nullable=True),
     Column("classification", JSON, nullable=False),
     Column("external_ref", JSON, nullable=True),  # ids the downstream helpdesks gave it
+    Column("opened_by", BigInteger, nullable=False, unique=True),  # the inbound record that opened it
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_tickets_opened_via_id", "opened_via", "id"),
@@ -111,6 +111,7 @@ deliveries = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("delivered_at", UtcDateTime(), nullable=True),
     Index("ix_deliveries_status_due", "status", "due_at"),
+    Index("ix_deliveries_ticket_destination", "ticket_id", "destination", "id"),  # follow-ups wait for earlier rows
 )
 
 checkpoints = Table(

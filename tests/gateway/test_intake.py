@@ -116,12 +116,12 @@ async def test_records_left_pending_by_a_crash_are_processed_at_start(start_gate
     gw = await start_gateway()
     raw_doc = b'{"requester":{"email":"x@example.org"},"body":"left behind","subject":"pending","attachments":[]}'
     async with gw.store.transaction() as tx:
-        [inbound_id] = await tx.insert_inbound([{
+        [inbound_id] = (await tx.insert_inbound([{
             "channel": "portal", "transport": "http", "external_id": "portal:crashed-1", "idempotency_key": None,
             "body_sha256": None, "received_at": datetime.now(UTC), "principal": None, "meta": {},
             "payload": raw_doc, "status": "pending", "error": None, "attempts": 0,
-            "ticket_id": None, "message_id": None, "processed_at": None,
-        }])
+            "processed_at": None,
+        }])).values()
     await gw.stop()
     gw2 = await start_gateway()
     async with http.get(f"{base(gw2)}/readyz") as resp:

@@ -175,13 +175,13 @@ async def test_replay_command_reprocesses_failed_records(db_url, tmp_path):
     store = build_store(config)
     await prepare_storage(config, store)
     async with store.transaction() as tx:
-        [inbound_id] = await tx.insert_inbound([{
+        [inbound_id] = (await tx.insert_inbound([{
             "channel": "portal", "transport": "http", "external_id": "portal:was-failing", "idempotency_key": None,
             "body_sha256": None, "received_at": datetime.now(UTC), "principal": None, "meta": {},
             "payload": b'{"requester":{"email":"a@b.org"},"body":"now fine","attachments":[]}',
             "status": "failed", "error": "normalize: earlier bug", "attempts": 1,
-            "ticket_id": None, "message_id": None, "processed_at": None,
-        }])
+            "processed_at": None,
+        }])).values()
     result = await asyncio.to_thread(run_cli, "--config", str(config_path), "replay")
     assert result.returncode == 0, result.stderr
     assert '"processed": 1' in result.stdout

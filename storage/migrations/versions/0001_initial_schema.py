@@ -63,8 +63,6 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('ticket_id', sa.BigInteger(), nullable=True),
-    sa.Column('message_id', sa.BigInteger(), nullable=True),
     sa.Column('processed_at', storage.types.UtcDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('channel', 'external_id', name='uq_inbound_channel_external_id'),
@@ -104,9 +102,11 @@ def upgrade() -> None:
     sa.Column('conversation_key', sa.String(length=255), nullable=True),
     sa.Column('classification', sa.JSON(), nullable=False),
     sa.Column('external_ref', sa.JSON(), nullable=True),
+    sa.Column('opened_by', sa.BigInteger(), nullable=False),
     sa.Column('created_at', storage.types.UtcDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', storage.types.UtcDateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('opened_by')
     )
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.create_index('ix_tickets_conversation', ['conversation_key', 'status'], unique=False)

@@ -1,0 +1,348 @@
+"""The outbox's statements: claim due deliveries, record outcomes, list and re-drive them.
+
+A claim is one UPDATE over a sub-select of due rows. On PostgreSQL the
+sub-select takes its rows `FOR UPDATE SKIP LOCKED`, so several gateway
+processes claim disjoint sets without waiting on each other; on SQLite the
+UPDATE takes the database's single write lock first, which serializes
+claimers just as well. A claimed row's `due_at` becomes the end of its lease,
+so a row whose worker died is simply due again once the lease runs out.
+
+Within one ticket and destination, deliveries go out in order: a row waits
+while an earlier row of the same pair is still pending or being sent, and
+while the pair's `ticket.created` has not been delivered (a follow-up needs
+the downstream ticket to exist).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, exists, func, or_, select, text, update
+from sqlalchemy.sql.elements import ColumnElement
+
+from storage.repository import MessageRow, Store, TicketRow, _ticket_row
+from storage.tables import deliveries, inbound, messages, outbound_messages, tickets
+
+ACTIVE = ("pending", "sending")
+FINAL = ("delivered", "dead", "skipped")
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRow:
+    id: int
+    key: str
+    ticket_id: int
+    message_id: int
+    destination: str
+    event: str
+    status: str
+    attempts: int
+    due_at: datetime
+    claimed_by: str | None
+    claimed_until: datetime | None
+    last_error: str | None
+    remote_id: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOutcome:
+    """What became of one claimed delivery; `ticket_ref` is the downstream ticket id to keep."""
+
+    id: int
+    status: str  # delivered | pending (retry) | dead | skipped
+    due_at: datetime
+    error: str | None = None
+    remote_id: str | None = None
+    ticket_id: int | None = None
+    destination: str | None = None
+    ticket_ref: str | None = None
+
+
+class Reservation(enum.StrEnum):
+    """The answer to "may this message be sent to this recipient now?"."""
+
+    RESERVED = "reserved"  # recorded now: send it
+    ALREADY = "already"  # recorded by an earlier attempt of the same delivery: send it again
+    RATE_LIMITED = "rate_limited"  # another message went to the recipient inside the window
+
+
+def _delivery(row: Any) -> DeliveryRow:
+    return DeliveryRow(**row._mapping)
+
+
+class Outbox:
+    """Repository of the `deliveries` table (and the outbound-message ledger acks need)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    @property
+    def dialect(self) -> str:
+        return self._store.dialect
+
+    def _claimable(self, candidate: Any, destinations: Sequence[str]) -> ColumnElement[bool]:
+        earlier = deliveries.alias("earlier")
+        blocked = exists().where(
+            earlier.c.ticket_id == candidate.c.ticket_id,
+            earlier.c.destination == candidate.c.destination,
+            earlier.c.id < candidate.c.id,
+            or_(
+                earlier.c.status.in_(ACTIVE),
+                and_(earlier.c.event == "ticket.created", earlier.c.status != "delivered"),
+            ),
+        )
+        return and_(
+            candidate.c.status.in_(ACTIVE),
+            candidate.c.destination.in_(list(destinations)),
+            ~blocked,
+        )
+
+    async def claim(
+        self, worker: str, now: datetime, lease_until: datetime, limit: int, destinations: Sequence[str]
+    ) -> list[DeliveryRow]:
+        """Take up to `limit` due deliveries for these destinations; each counts as an attempt."""
+        if limit <= 0 or not destinations:
+            return []
+        candidate = deliveries.alias("candidate")
+        chosen = (
+            select(candidate.c.id)
+            .where(self._claimable(candidate, destinations), candidate.c.due_at <= now)
+            .order_by(candidate.c.due_at, candidate.c.id)
+            .limit(limit)
+        )
+        if self.dialect == "postgresql":
+            chosen = chosen.with_for_update(skip_locked=True, of=candidate)
+        stmt = (
+            update(deliveries)
+            .where(
+                deliveries.c.id.in_(chosen.scalar_subquery()),
+                deliveries.c.status.in_(ACTIVE),
+                deliveries.c.due_at <= now,
+            )
+            .values(
+                status="sending",
+                claimed_by=worker,
+                claimed_until=lease_until,
+                due_at=lease_until,
+                attempts=deliveries.c.attempts + 1,
+            )
+            .returning(*deliveries.c)
+        )
+        async with self._store.transaction() as tx:
+            rows = [_delivery(r) for r in await tx.connection.execute(stmt)]
+        return sorted(rows, key=lambda r: r.id)
+
+    async def next_due(self, now: datetime, destinations: Sequence[str]) -> datetime | None:
+        """When the next delivery that is not waiting on another one becomes due."""
+        if not destinations:
+            return None
+        candidate = deliveries.alias("candidate")
+        stmt = select(func.min(candidate.c.due_at)).where(
+            self._claimable(candidate, destinations), candidate.c.due_at > now
+        )
+        rows = await self._store._all(stmt)
+        value = rows[0][0] if rows else None
+        if isinstance(value, str):  # SQLite hands back text when the type is lost
+            value = datetime.fromisoformat(value)
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value  # type: ignore[no-any-return]
+
+    async def finish(self, worker: str, outcomes: Sequence[DeliveryOutcome], now: datetime) -> int:
+        """Record outcomes of this worker's claims in one transaction; returns rows recorded.
+
+        A row another worker has since re-claimed (this worker's lease ran
+        out) is left alone: its new owner records it.
+        """
+        if not outcomes:
+            return 0
+        stmt = (
+            update(deliveries)
+            .where(
+                deliveries.c.id == bindparam("b_id"),
+                deliveries.c.claimed_by == worker,
+                deliveries.c.status == "sending",
+            )
+            .values(
+                status=bindparam("b_status"),
+                due_at=bindparam("b_due"),
+                last_error=bindparam("b_error"),
+                remote_id=bindparam("b_remote"),
+                delivered_at=bindparam("b_delivered"),
+                claimed_by=None,
+                claimed_until=None,
+            )
+        )
+        params = [
+            {
+                "b_id": o.id,
+                "b_status": o.status,
+                "b_due": o.due_at,
+                "b_error": o.error,
+                "b_remote": o.remote_id,
+                "b_delivered": now if o.status == "delivered" else None,
+            }
+            for o in outcomes
+        ]
+        refs = [o for o in outcomes if o.status == "delivered" and o.ticket_ref and o.ticket_id is not None]
+        async with self._store.transaction() as tx:
+            conn = tx.connection
+            done = await conn.execute(stmt, params)
+            if refs:
+                await self._keep_ticket_refs(conn, refs, now)
+        return int(done.rowcount or 0)
+
+    async def _keep_ticket_refs(self, conn: Any, refs: Sequence[DeliveryOutcome], now: datetime) -> None:
+        """Merge downstream ids into `tickets.external_ref` (read under lock, then written)."""
+        ids = sorted({o.ticket_id for o in refs if o.ticket_id is not None})
+        query = select(tickets.c.id, tickets.c.external_ref).where(tickets.c.id.in_(ids))
+        if self.dialect == "postgresql":
+            query = query.with_for_update()
+        current = {row[0]: dict(row[1] or {}) for row in await conn.execute(query)}
+        for outcome in refs:
+            if outcome.ticket_id in current and outcome.destination:
+                current[outcome.ticket_id][outcome.destination] = outcome.ticket_ref
+        if current:
+            await conn.execute(
+                update(tickets).where(tickets.c.id == bindparam("b_id")).values(external_ref=bindparam("b_ref")),
+                [{"b_id": ticket_id, "b_ref": ref} for ticket_id, ref in current.items()],
+            )
+
+    async def release(self, worker: str, ids: Sequence[int], now: datetime, reason: str) -> None:
+        """Hand claims back undone (shutdown): due now, the attempt not held against them."""
+        if not ids:
+            return
+        stmt = (
+            update(deliveries)
+            .where(deliveries.c.id.in_(list(ids)), deliveries.c.claimed_by == worker, deliveries.c.status == "sending")
+            .values(status="pending", due_at=now, claimed_by=None, claimed_until=None, last_error=reason,
+                    attempts=deliveries.c.attempts - 1)
+        )
+        async with self._store.transaction() as tx:
+            await tx.connection.execute(stmt)
+
+    # -- reading what a delivery needs ------------------------------------
+    async def tickets_with_messages(
+        self, ticket_ids: Iterable[int]
+    ) -> dict[int, tuple[TicketRow, list[MessageRow]]]:
+        """Tickets and their messages, in two statements for any number of tickets."""
+        ids = sorted(set(ticket_ids))
+        if not ids:
+            return {}
+        ticket_rows = await self._store._all(select(tickets).where(tickets.c.id.in_(ids)))
+        message_rows = await self._store._all(
+            select(messages).where(messages.c.ticket_id.in_(ids)).order_by(messages.c.id)
+        )
+        found: dict[int, tuple[TicketRow, list[MessageRow]]] = {
+            row.id: (_ticket_row(row), []) for row in ticket_rows
+        }
+        for row in message_rows:
+            message = MessageRow(**row._mapping)
+            if message.ticket_id in found:
+                found[message.ticket_id][1].append(message)
+        return found
+
+    async def originals(self, message_ids: Iterable[int]) -> dict[int, bytes]:
+        """The raw inbound payload each message was made from, by message id."""
+        ids = sorted(set(message_ids))
+        if not ids:
+            return {}
+        stmt = (
+            select(messages.c.id, inbound.c.payload)
+            .join(inbound, inbound.c.id == messages.c.inbound_id)
+            .where(messages.c.id.in_(ids))
+        )
+        return {row[0]: bytes(row[1]) for row in await self._store._all(stmt)}
+
+    # -- operators ---------------------------------------------------------
+    async def list(
+        self, *, status: str | None = None, destination: str | None = None, limit: int = 100, after_id: int = 0
+    ) -> list[DeliveryRow]:
+        conditions = [deliveries.c.id > after_id]
+        if status:
+            conditions.append(deliveries.c.status == status)
+        if destination:
+            conditions.append(deliveries.c.destination == destination)
+        stmt = select(deliveries).where(*conditions).order_by(deliveries.c.id).limit(limit)
+        return [_delivery(r) for r in await self._store._all(stmt)]
+
+    async def get(self, delivery_id: int) -> DeliveryRow | None:
+        rows = await self._store._all(select(deliveries).where(deliveries.c.id == delivery_id))
+        return _delivery(rows[0]) if rows else None
+
+    async def retry(self, now: datetime, *, ids: Sequence[int] = (), all_dead: bool = False) -> int:
+        """Make dead (or, by id, any finished) deliveries due again with a fresh attempt budget."""
+        if all_dead:
+            where: ColumnElement[bool] = deliveries.c.status == "dead"
+        elif ids:
+            where = and_(deliveries.c.id.in_(list(ids)), deliveries.c.status.in_(FINAL))
+        else:
+            return 0
+        stmt = update(deliveries).where(where).values(
+            status="pending", due_at=now, attempts=0, claimed_by=None, claimed_until=None
+        )
+        async with self._store.transaction() as tx:
+            done = await tx.connection.execute(stmt)
+            tx.wrote_outbox = True  # wake this process's dispatcher, if it has one
+        return int(done.rowcount or 0)
+
+    async def count_by_status(self) -> dict[str, int]:
+        stmt = select(deliveries.c.status, func.count()).group_by(deliveries.c.status)
+        return {status: int(n) for status, n in await self._store._all(stmt)}
+
+    # -- the ledger of mail the gateway sends ----------------------------
+    async def reserve_outbound(
+        self,
+        *,
+        message_id: str,
+        ticket_id: int,
+        channel: str,
+        kind: str,
+        recipient: str,
+        since: datetime,
+        now: datetime,
+    ) -> Reservation:
+        """Record a message about to be sent, unless the recipient got one of `kind` since `since`.
+
+        The check and the record are one transaction that holds a lock for
+        the recipient (an advisory lock on PostgreSQL; SQLite's write lock,
+        taken by writing first), so two workers cannot both send.
+        """
+        async with self._store.transaction() as tx:
+            conn = tx.connection
+            if self.dialect == "postgresql":
+                await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:r))"), {"r": recipient.lower()})
+                mine = (await conn.execute(
+                    select(outbound_messages.c.id).where(outbound_messages.c.message_id == message_id)
+                )).first()
+                if mine:
+                    return Reservation.ALREADY
+                await conn.execute(outbound_messages.insert().values(
+                    message_id=message_id, ticket_id=ticket_id, channel=channel, kind=kind,
+                    recipient=recipient.lower(), created_at=now))
+            else:
+                claimed = await conn.execute(
+                    outbound_messages.insert().prefix_with("OR IGNORE").values(
+                        message_id=message_id, ticket_id=ticket_id, channel=channel, kind=kind,
+                        recipient=recipient.lower(), created_at=now)
+                )
+                if claimed.rowcount == 0:
+                    return Reservation.ALREADY
+            others = (await conn.execute(
+                select(func.count()).select_from(outbound_messages).where(
+                    outbound_messages.c.recipient == recipient.lower(),
+                    outbound_messages.c.kind == kind,
+                    outbound_messages.c.created_at >= since,
+                    outbound_messages.c.message_id != message_id,
+                )
+            )).scalar_one()
+            if others:
+                await conn.execute(outbound_messages.delete().where(outbound_messages.c.message_id == message_id))
+                return Reservation.RATE_LIMITED
+        return Reservation.RESERVED
