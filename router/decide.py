@@ -76,14 +76,15 @@ def decide(
     hint: rules may test it and the model reads it, and it becomes the
     category when nothing else sets one, without changing `decided_by`.
     """
-    facts = MessageFacts.from_draft(draft, now)
     hint = draft.category_hint.strip() if draft.category_hint and draft.category_hint.strip() else None
     tried: list[Attempt] = []
-    for rule in config.rules:
-        verdict = rule.test(facts)
-        tried.append(Attempt(rule.name, verdict.matched, verdict.reason))
-        if verdict.matched:
-            return _by_rule(rule, config, hint, tried)
+    if config.rules:  # facts cost more than everything else here: only when a rule reads them
+        facts = MessageFacts.from_draft(draft, now)
+        for rule in config.rules:
+            verdict = rule.test(facts)
+            tried.append(Attempt(rule.name, verdict.matched, verdict.reason))
+            if verdict.matched:
+                return _by_rule(rule, config, hint, tried)
     if classifier is not None:
         decision = _by_model(draft, classifier, config, hint, tried)
         if decision is not None:

@@ -17,7 +17,8 @@ from sqlalchemy import and_, bindparam, func, or_, select, text, true, tuple_, u
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.tables import checkpoints, deliveries, inbound, messages, outbound_messages, tickets
+from storage.bulk import insert_returning
+from storage.tables import checkpoints, deliveries, identity_links, inbound, messages, outbound_messages, tickets
 
 
 class StorageError(Exception):
@@ -89,17 +90,6 @@ def _inbound_row(row: Any, payload: bytes = b"") -> InboundRow:
     return InboundRow(**data)
 
 
-def _insert_ignoring_duplicates(dialect: str) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING for the inbound table on either backend."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(inbound).on_conflict_do_nothing()
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(inbound).on_conflict_do_nothing()
-
-
 def _translate(exc: Exception) -> StorageError:
     if isinstance(exc, IntegrityError):
         return DuplicateKeyError(str(exc.orig))
@@ -146,12 +136,8 @@ class Transaction:
         One statement whether or not there are repeats: a repeat (either
         unique key taken) is skipped by the database, not looked up first.
         """
-        if not rows:
-            return {}
-        stmt = _insert_ignoring_duplicates(self._conn.dialect.name).returning(
-            inbound.c.id, inbound.c.channel, inbound.c.external_id
-        )
-        result = await self._conn.execute(stmt, list(rows))
+        result = await insert_returning(self._conn, inbound, rows, ["id", "channel", "external_id"],
+                                        skip_conflicts=True)
         return {(r.channel, r.external_id): r.id for r in result}
 
     async def mark_inbound(self, updates: Sequence[dict[str, Any]]) -> None:
@@ -184,17 +170,11 @@ class Transaction:
     # -- tickets and messages -------------------------------------------
     async def insert_tickets(self, rows: Sequence[dict[str, Any]]) -> dict[int, int]:
         """Ids of the new tickets by the inbound record that opened each (`opened_by`)."""
-        if not rows:
-            return {}
-        stmt = tickets.insert().returning(tickets.c.id, tickets.c.opened_by)
-        return {r.opened_by: r.id for r in await self._conn.execute(stmt, list(rows))}
+        return {r.opened_by: r.id for r in await insert_returning(self._conn, tickets, rows, ["id", "opened_by"])}
 
     async def insert_messages(self, rows: Sequence[dict[str, Any]]) -> dict[int, int]:
         """Ids of the new messages by their inbound record."""
-        if not rows:
-            return {}
-        stmt = messages.insert().returning(messages.c.id, messages.c.inbound_id)
-        return {r.inbound_id: r.id for r in await self._conn.execute(stmt, list(rows))}
+        return {r.inbound_id: r.id for r in await insert_returning(self._conn, messages, rows, ["id", "inbound_id"])}
 
     async def touch_tickets(self, ticket_ids: Sequence[int], now: datetime) -> None:
         if ticket_ids:
@@ -412,6 +392,65 @@ class Store:
         rows = [_ticket_row(r) for r in await self._all(stmt)]
         next_cursor = (rows[limit - 1].id,) if len(rows) > limit else None
         return TicketPage(tickets=rows[:limit], next_cursor=next_cursor)
+
+    # -- identities, a conversation's ticket, acknowledgements sent --------
+    async def link_identity(self, key: str, linked_key: str, now: datetime) -> None:
+        """Record that `key` (telegram:42) is the owner of `linked_key` (phone:+36...); the newest link wins."""
+        for _attempt in range(2):
+            try:
+                async with self.transaction() as tx:
+                    conn = tx.connection
+                    done = await conn.execute(
+                        update(identity_links)
+                        .where(identity_links.c.key == key, identity_links.c.linked_key != linked_key)
+                        .values(linked_key=linked_key, created_at=now)
+                    )
+                    if done.rowcount == 0:
+                        found = (await conn.execute(
+                            select(identity_links.c.key).where(identity_links.c.key == key))).first()
+                        if found is None:
+                            await conn.execute(identity_links.insert().values(key=key, linked_key=linked_key,
+                                                                              created_at=now))
+                return
+            except DuplicateKeyError:
+                continue  # a concurrent writer linked it first: update theirs
+
+    async def identity_link(self, key: str) -> str | None:
+        rows = await self._all(select(identity_links.c.linked_key).where(identity_links.c.key == key))
+        return rows[0][0] if rows else None
+
+    async def conversation_ticket(self, key: str) -> TicketRow | None:
+        """The conversation's newest open ticket, else its newest ticket of any status."""
+        base = select(tickets).where(tickets.c.conversation_key == key).order_by(tickets.c.id.desc()).limit(1)
+        rows = await self._all(base.where(tickets.c.status == "open"))
+        if not rows:
+            rows = await self._all(base)
+        return _ticket_row(rows[0]) if rows else None
+
+    async def opened_ticket(self, ticket_id: int, message_id: int) -> bool:
+        """Whether the message is its ticket's first, the one that opened it."""
+        rows = await self._all(select(func.min(messages.c.id)).where(messages.c.ticket_id == ticket_id))
+        return bool(rows) and rows[0][0] == message_id
+
+    async def outbound_sent(self, ticket_id: int, recipient: str, kind: str) -> bool:
+        """Whether a message of this kind for this ticket was recorded as sent to the recipient."""
+        stmt = select(outbound_messages.c.id).where(
+            outbound_messages.c.recipient == recipient,
+            outbound_messages.c.ticket_id == ticket_id,
+            outbound_messages.c.kind == kind,
+        ).limit(1)
+        return bool(await self._all(stmt))
+
+    async def record_outbound(self, message_id: str, ticket_id: int, channel: str, kind: str,
+                              recipient: str | None, now: datetime) -> None:
+        """Remember a message the gateway sent (replies to it thread to the ticket); a repeat is a no-op."""
+        try:
+            async with self.transaction() as tx:
+                await tx.connection.execute(outbound_messages.insert().values(
+                    message_id=message_id, ticket_id=ticket_id, channel=channel, kind=kind,
+                    recipient=recipient, created_at=now))
+        except DuplicateKeyError:
+            pass
 
 
 def _ticket_row(row: Any) -> TicketRow:
