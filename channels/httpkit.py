@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hmac
-import json
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from normalize.raw import IntakeError, OverloadedError, ShuttingDownError, StorageUnavailableError
@@ -74,8 +74,8 @@ def _too_large(limit: int) -> HttpError:
 
 def parse_json_object(body: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(body)
-    except (ValueError, RecursionError) as exc:
+        data = orjson.loads(body)
+    except (orjson.JSONDecodeError, RecursionError) as exc:
         raise HttpError(400, "malformed_json", f"the body is not valid JSON: {str(exc)[:200]}") from exc
     if not isinstance(data, dict):
         raise HttpError(422, "invalid", "the body must be a JSON object", field="")

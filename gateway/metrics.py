@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -44,7 +47,11 @@ class Metrics:
     def intake(self, channel: str, outcome: str, seconds: float | None = None) -> None:
         self._intakes.labels(channel, outcome).inc()
         if seconds is not None:
-            self._latency.labels(channel).observe(seconds)
+            self._latency_of(channel).observe(seconds)
+
+    @functools.cache  # noqa: B019 - one child per channel, for the life of the metrics
+    def _latency_of(self, channel: str) -> Any:
+        return self._latency.labels(channel)
 
     def failed_record(self, channel: str) -> None:
         self._failed_new.labels(channel).inc()

@@ -7,7 +7,7 @@ this only maps fields; it never fails on a record the adapter accepted.
 
 from __future__ import annotations
 
-import json
+import orjson
 
 from normalize.errors import NormalizeError
 from normalize.raw import RawInbound
@@ -18,8 +18,8 @@ SUBJECT_FROM_BODY_CHARS = 80
 
 def normalize_portal(raw: RawInbound) -> MessageDraft:
     try:
-        doc = json.loads(raw.payload)
-    except ValueError as exc:
+        doc = orjson.loads(raw.payload)
+    except orjson.JSONDecodeError as exc:
         raise NormalizeError(f"portal record is not JSON: {exc}") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("requester"), dict):
         raise NormalizeError("portal record has no requester")

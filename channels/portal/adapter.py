@@ -12,13 +12,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from aiohttp import BodyPartReader, web
 
 from channels.httpkit import (
@@ -88,7 +88,7 @@ class PortalAdapter:
             raise HttpError(415, "unsupported_media_type",
                             "send application/json or multipart/form-data")
         submission = validate_submission(doc, self._config)
-        canonical = json.dumps(submission, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        canonical = orjson.dumps(submission, option=orjson.OPT_SORT_KEYS)
         fingerprint = hashlib.sha256(canonical).hexdigest()
         external_id = f"{self._scope}:{key}" if key else f"portal:{uuid.uuid4()}"
         if key and external_id in self._running_keys:
