@@ -94,6 +94,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--overload", action="store_true", help="finish with a round at 10x the connections")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("needs wrk: apt-get install wrk", file=sys.stderr)
@@ -123,6 +124,8 @@ def main() -> int:
             results["bare"].append(wrk(bare_port, args.seconds, script, args.connections))
             results["gateway"].append(wrk(gw_port, args.seconds, script, args.connections))
         memory = rss_mb(gateway.pid)
+        overload = wrk(gw_port, args.seconds, script, args.connections * 10) if args.overload else None
+        memory_after_overload = rss_mb(gateway.pid)
     finally:
         for proc in (gateway, bare):
             proc.send_signal(signal.SIGTERM)
@@ -141,7 +144,12 @@ def main() -> int:
         print(f"  {name:8s} {r['rps']:9.0f} req/s   p50 {r['p50_ms']:6.2f} ms   p99 {r['p99_ms']:6.2f} ms   "
               f"non-2xx {r['non2xx']:.0f}")
     print(f"  ratio    {g['rps'] / b['rps']:.1%} of the bare handler's throughput")
-    print(f"  gateway resident memory after the run: {memory:.0f} MB")
+    total = sum(r["rps"] for r in results["gateway"]) * args.seconds + 2 * g["rps"]
+    print(f"  gateway resident memory after ~{total:,.0f} submissions: {memory:.0f} MB")
+    if overload:
+        print(f"  10x overload (c={args.connections * 10}): {overload['rps']:.0f} req/s, p99 "
+              f"{overload['p99_ms']:.1f} ms, non-2xx (503 with Retry-After) {overload['non2xx']:.0f}, "
+              f"memory after {memory_after_overload:.0f} MB")
     return 0
 
 
