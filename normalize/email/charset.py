@@ -46,7 +46,7 @@ _ALIASES = {
 
 # Codecs that are text encodings to Python but no charset a mail can carry,
 # and that can turn escapes into surprising characters.
-_REFUSED = {"unicode_escape", "raw_unicode_escape", "undefined", "idna", "punycode", "mbcs", "oem"}
+_REFUSED = {"unicode-escape", "raw-unicode-escape", "undefined", "idna", "punycode", "mbcs", "oem"}
 
 _UTF8_FAMILY = {"utf-8", "ascii"}
 
@@ -71,7 +71,7 @@ def resolve_charset(label: str | None) -> str | None:
     except (LookupError, ValueError, TypeError):
         return None
     # Bytes-to-bytes codecs (zlib, base64, rot13, ...) are not text encodings.
-    if not getattr(info, "_is_text_encoding", True) or info.name in _REFUSED:
+    if not getattr(info, "_is_text_encoding", True) or info.name.replace("_", "-") in _REFUSED:
         return None
     return "utf-8" if info.name == "utf-8" else info.name
 

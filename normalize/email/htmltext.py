@@ -17,7 +17,7 @@ from __future__ import annotations
 import html
 import re
 
-import html2text  # type: ignore[import-untyped]
+import html2text
 import nh3
 
 # Elements whose nesting html2text turns into indentation: kept shallow.

@@ -16,14 +16,15 @@ of raising. Two holes remain, both closed here:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import cast
 from email import errors, policy
 from email.feedparser import BytesFeedParser
 from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
+from typing import cast
 
-from normalize.email.sanitize import clean_header_value, decode_surrogates
+from normalize.sanitize import clean_header_value, decode_surrogates
 
 # The same policy for every message: modern header objects, no refolding.
 PARSE_POLICY = policy.default
@@ -49,10 +50,11 @@ class _DepthLimitedParser(BytesFeedParser):
 
     def _parse_headers(self, lines: list[str]) -> None:
         super()._parse_headers(lines)  # type: ignore[misc]
+        part: Message = self._cur  # type: ignore[attr-defined]
+        _shorten_mime_headers(part)
         stack: list[Message] = self._msgstack  # type: ignore[attr-defined]
         if len(stack) <= self._max_depth:  # depth = len(stack) - 1
             return
-        part: Message = self._cur  # type: ignore[attr-defined]
         try:
             maintype = part.get_content_maintype()
         except Exception:
@@ -62,6 +64,74 @@ class _DepthLimitedParser(BytesFeedParser):
             part.set_raw("Content-Type", "application/octet-stream")
             part.defects.append(NestingTooDeepDefect())
             self.truncated += 1
+
+
+class HeaderTooLongDefect(errors.MessageDefect):
+    """A MIME header was cut down to the parameters that matter."""
+
+
+# The stdlib parses a structured header in time that grows with its tokens
+# (parameters, comments, spaces), several times per part: a 100 kB
+# Content-Type costs seconds. Such headers keep only the parameters anything
+# here reads; long plain values (a 4,000-character file name) are cheap and kept.
+MAX_MIME_HEADER_CHARS = 8000
+MAX_MIME_SPECIALS = 100
+MAX_MIME_PARAM_CHARS = 1000
+MAX_MIME_PARAMS = 20
+_MIME_HEADERS = ("content-type", "content-disposition", "content-transfer-encoding")
+_SPECIALS = re.compile(r"[;()\\,=\s]")
+_KEPT_PARAMS = frozenset(
+    {"boundary", "charset", "name", "filename", "report-type", "type", "start", "format", "delsp", "protocol"}
+)
+
+
+def _shorten_mime_headers(part: Message) -> None:
+    expensive = [
+        (name, value)
+        for name, value in raw_headers(part)
+        if name.strip().lower() in _MIME_HEADERS
+        and (len(value) > MAX_MIME_HEADER_CHARS or len(_SPECIALS.findall(value)) > MAX_MIME_SPECIALS)
+    ]
+    for name, value in expensive:
+        del part[name]
+        part.set_raw(name.strip(), _essential_params(value))
+        part.defects.append(HeaderTooLongDefect())
+
+
+def _essential_params(value: str) -> str:
+    """The value and its known parameters, within `MAX_MIME_HEADER_CHARS`."""
+    pieces = _split_unquoted(value, ";")
+    kept = [pieces[0].strip()[:100]]
+    size = len(kept[0])
+    for piece in pieces[1:]:
+        name = piece.split("=", 1)[0].strip().lower().split("*", 1)[0]
+        if name not in _KEPT_PARAMS or len(piece) > MAX_MIME_PARAM_CHARS:
+            continue
+        if len(kept) > MAX_MIME_PARAMS or size + len(piece) + 2 > MAX_MIME_HEADER_CHARS:
+            break
+        kept.append(" ".join(piece.split()))
+        size += len(piece) + 2
+    return "; ".join(kept)
+
+
+def _split_unquoted(value: str, separator: str) -> list[str]:
+    pieces: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
+    for ch in value:
+        if escaped:
+            escaped = False
+        elif ch == "\\" and quoted:
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+        elif ch == separator and not quoted:
+            pieces.append("".join(current))
+            current = []
+            continue
+        current.append(ch)
+    pieces.append("".join(current))
+    return pieces
 
 
 @dataclass(frozen=True)
@@ -81,6 +151,17 @@ def parse_message(raw: bytes, max_depth: int) -> ParsedMessage:
     if parser.truncated:
         return ParsedMessage(message, (NestingTooDeepDefect.__name__,))
     return ParsedMessage(message)
+
+
+def parse_header_block(raw: bytes) -> Message:
+    """Only the top-level header block (the body is not parsed as MIME)."""
+    parser = _DepthLimitedParser(max_depth=1)
+    parser._set_headersonly()  # type: ignore[attr-defined]  # what BytesHeaderParser uses
+    try:
+        parser.feed(raw)
+        return parser.close()
+    except Exception:
+        return _headers_only(raw)
 
 
 def _headers_only(raw: bytes) -> EmailMessage:
@@ -107,6 +188,11 @@ def raw_headers(part: Message) -> list[tuple[str, str]]:
         return [(str(name), str(value)) for name, value in part.raw_items()]
     except Exception:
         return []
+
+
+# Unstructured values are decoded from at most this much raw text; the
+# stdlib's decoder slows down sharply on long runs of encoded words.
+MAX_DECODED_HEADER_CHARS = 4000
 
 
 class HeaderView:
@@ -143,7 +229,16 @@ class HeaderView:
     def text(self, name: str) -> str | None:
         """The first value decoded (RFC 2047, 8-bit UTF-8) and cleaned."""
         raw = self.raw(name)
-        return None if raw is None else decode_header_value(name, raw)
+        return None if raw is None else decode_header_value(name, raw[:MAX_DECODED_HEADER_CHARS])
+
+
+def decode_unstructured(raw: str) -> str:
+    """Decode as free text (encoded words only), whatever header it came from.
+
+    For showing an address header as sent: the structured parser would
+    render only the address it settled on, hiding an ambiguity.
+    """
+    return decode_header_value("x-unstructured", raw[:MAX_DECODED_HEADER_CHARS])
 
 
 def decode_header_value(name: str, raw: str) -> str:

@@ -20,9 +20,7 @@ BODY_TYPES = ("text/plain", "text/html")
 class Leaf:
     part: Message
     content_type: str
-    depth: int
     alternative: tuple[int, int] | None  # (which alternative group, which branch)
-    parent_type: str | None  # content type of the enclosing multipart
 
     @property
     def is_body(self) -> bool:
@@ -35,42 +33,55 @@ class Leaf:
 @dataclass(frozen=True)
 class MimeLayout:
     leaves: tuple[Leaf, ...]
-    part_count: int
+    parts: tuple[Message, ...]  # every part visited, containers too
     defects: tuple[str, ...] = ()
+
+    def part_defects(self) -> list[str]:
+        """The stdlib's defects of every visited part.
+
+        Read after the content was decoded: base64 and similar defects are
+        only recorded on the part when its payload is decoded.
+        """
+        return [name for part in self.parts for name in part_defects(part)]
+
+
+# A part still to visit: (part, depth, alternative group and branch).
+_Pending = tuple[Message, int, tuple[int, int] | None]
 
 
 def walk_leaves(root: Message, limits: EmailLimits) -> MimeLayout:
     """Depth-first, document order, at most `max_parts` parts and `max_depth` levels."""
     leaves: list[Leaf] = []
+    visited: list[Message] = []
     defects: list[str] = []
-    stack: list[tuple[Message, int, tuple[int, int] | None, str | None]] = [(root, 0, None, None)]
+    stack: list[_Pending] = [(root, 0, None)]
     count = 0
     groups = 0
     while stack:
-        part, depth, alternative, parent_type = stack.pop()
+        part, depth, alternative = stack.pop()
         count += 1
         if count > limits.max_parts:
             defects.append(f"TooManyParts: only the first {limits.max_parts} parts were read")
-            count -= 1
             break
-        defects.extend(part_defects(part))
+        visited.append(part)
         ctype = content_type_of(part)
         children = _children(part) if ctype.startswith("multipart/") else None
         if children is None:
             # A multipart without a usable boundary is parsed as text: read it so.
             leaf_type = "text/plain" if ctype.startswith("multipart/") else ctype
-            leaves.append(Leaf(part, leaf_type, depth, alternative, parent_type))
+            leaves.append(Leaf(part, leaf_type, alternative))
             continue
         if depth >= limits.max_depth:
             defects.append(f"MaxDepthExceeded: parts below depth {limits.max_depth} were dropped")
             continue
+        entries: list[_Pending]
         if ctype == "multipart/alternative":
             groups += 1
-            entries = [(child, depth + 1, (groups, i), ctype) for i, child in enumerate(children)]
+            entries = [(child, depth + 1, (groups, i)) for i, child in enumerate(children)]
         else:
-            entries = [(child, depth + 1, alternative, ctype) for child in children]
+            entries = [(child, depth + 1, alternative) for child in children]
         stack.extend(reversed(entries))
-    return MimeLayout(tuple(leaves), count, tuple(dict.fromkeys(defects)))
+    return MimeLayout(tuple(leaves), tuple(visited), tuple(dict.fromkeys(defects)))
 
 
 def _children(part: Message) -> list[Message] | None:
@@ -96,6 +107,17 @@ def content_type_of(part: Message) -> str:
     if not slash or not _is_token(main) or not _is_token(sub):
         return "application/octet-stream"
     return ctype
+
+
+def report_type_of(part: Message) -> str | None:
+    """`report-type` of a multipart/report (delivery-status, disposition-notification, ...)."""
+    if content_type_of(part) != "multipart/report":
+        return None
+    try:
+        value = part.get_param("report-type")
+    except Exception:
+        return None
+    return value.strip().lower() if isinstance(value, str) else None
 
 
 def disposition_of(part: Message) -> str | None:

@@ -98,13 +98,13 @@ def split_reply(text: str) -> str:
         if _ORIGINAL_MESSAGE.match(line) or _starts_header_block(lines, index):
             end = _include_rule_above(lines, index)
             break
-        attribution = _attribution_end(lines, index)
-        if attribution is None:
+        start = _attribution_start(lines, index)
+        if start is None:
             continue
-        if _quote_follows(lines, attribution + 1):
-            dropped.update(range(index, attribution + 1))
-        elif _looks_dated(lines, index, attribution):
-            end = index
+        if _quote_follows(lines, index + 1):
+            dropped.update(range(start, index + 1))
+        elif _looks_dated(lines, start, index):
+            end = start
             break
     kept = [line for i, line in enumerate(lines[:end]) if i not in dropped and not _QUOTED.match(line)]
     new_part = "\n".join(kept).strip("\n")
@@ -134,31 +134,48 @@ def _include_rule_above(lines: list[str], index: int) -> int:
     return index
 
 
-def _attribution_end(lines: list[str], index: int) -> int | None:
-    """Index of the last line of an attribution starting at `index`, if there is one."""
-    if not lines[index].strip():
+def _attribution_start(lines: list[str], index: int) -> int | None:
+    """First line of an attribution ending at `index`, if one does.
+
+    Clients wrap long attributions, so up to two lines above are taken in
+    when they read as its beginning: adjacent, not ending a sentence, and
+    (for languages whose attribution has no fixed opening word) holding a
+    date digit or an address, so a greeting right above is not swallowed.
+    """
+    if not lines[index].rstrip().endswith(":") or len(lines[index]) > _MAX_ATTRIBUTION_CHARS:
         return None
-    joined = ""
-    for last in range(index, min(index + _MAX_ATTRIBUTION_LINES, len(lines))):
-        line = lines[last]
-        if not line.strip() or (last > index and _QUOTED.match(line)):
-            return None
-        joined = f"{joined} {line.strip()}".strip()
-        if len(joined) > _MAX_ATTRIBUTION_CHARS:
-            return None
-        if joined.endswith(":") and _is_attribution(joined):
-            return last
-    return None
+    found: int | None = None
+    joined = lines[index].strip()
+    for start in range(index, max(index - _MAX_ATTRIBUTION_LINES, -1), -1):
+        if start < index:
+            upper = lines[start].strip()
+            if not upper or _QUOTED.match(lines[start]) or upper[-1] in ".!?;:":
+                break
+            joined = f"{upper} {joined}"
+            if len(joined) > _MAX_ATTRIBUTION_CHARS:
+                break
+        opening = _attribution_kind(joined)
+        if opening is None:
+            continue
+        if start < index and not opening and not _has_date_or_address(lines[start]):
+            break
+        found = start
+    return found
 
 
-def _is_attribution(candidate: str) -> bool:
+def _attribution_kind(candidate: str) -> bool | None:
+    """None: no attribution; True: one with a fixed opening word; False: one without."""
     tail = candidate[-_KEYWORD_TAIL_CHARS:]
     for pattern in _ATTRIBUTIONS:
         if pattern.start is not None and not pattern.start.match(candidate):
             continue
         if pattern.keyword.search(tail):
-            return True
-    return False
+            return pattern.start is not None
+    return None
+
+
+def _has_date_or_address(text: str) -> bool:
+    return "@" in text or "<" in text or any(ch.isdigit() for ch in text)
 
 
 def _quote_follows(lines: list[str], start: int) -> bool:
@@ -170,5 +187,4 @@ def _quote_follows(lines: list[str], start: int) -> bool:
 
 def _looks_dated(lines: list[str], first: int, last: int) -> bool:
     """Unquoted history below: only trust an attribution that names a date or an address."""
-    text = " ".join(lines[first : last + 1])
-    return "@" in text or any(ch.isdigit() for ch in text)
+    return _has_date_or_address(" ".join(lines[first : last + 1]))
