@@ -11,8 +11,9 @@ import logging
 import re
 import sys
 from collections.abc import Iterable
+from urllib.parse import quote
 
-BOT_TOKEN = re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{20,}\b")
+BOT_TOKEN = re.compile(r"\b\d{5,}(?::|%3[Aa])[A-Za-z0-9_-]{20,}\b")  # also as URLs percent-encode it
 BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"']+")
 MASK = "[redacted]"
 
@@ -20,7 +21,8 @@ MASK = "[redacted]"
 class RedactingFilter(logging.Filter):
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        forms = {form for s in secrets if len(s) >= 4 for form in (s, quote(s, safe=""))}
+        self._secrets = sorted(forms, key=len, reverse=True)
 
     def redact(self, text: str) -> str:
         for secret in self._secrets:
