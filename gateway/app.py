@@ -21,11 +21,12 @@ from channels.portal import PortalAdapter
 from gateway import openapi
 from gateway.api import ReadApi
 from gateway.config import Config, Secrets
+from gateway.explain import ExplainApi
 from gateway.intake import IntakeService
 from gateway.metrics import Metrics
 from gateway.ops import Ops
 from gateway.processing import Normalizer, Processor
-from gateway.routing import build_classifier
+from gateway.routing import build_classifier, build_router
 from gateway.wiring import delivery_planner, extra_channels, extra_normalizers
 from normalize.phone import make_phone_normalizer
 from normalize.portal import normalize_portal
@@ -115,6 +116,7 @@ class Gateway:
                   {c.name: c.health for c in self.channels})
         app.add_routes(ops.routes())
         app.add_routes(ReadApi(self.store, self.secrets.api_token).routes())
+        app.add_routes(ExplainApi(build_router(self.config), self.secrets.api_token).routes())
         if self.config.portal.enabled:
             app.add_routes(PortalAdapter(self.intake, self.config.portal, self.secrets.portal_token).routes())
         if self.config.phone.enabled:

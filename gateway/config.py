@@ -97,6 +97,22 @@ class TelegramConfig:
     idle_minutes: int = 1440
     max_file_bytes: int = 20 * 1024 * 1024
     poll_timeout_s: int = 30
+    attachments_dir: str = "var/attachments"  # fetched files, by sha256; relative to the config file
+    request_timeout_s: float = 10.0  # per Bot API call (getUpdates: poll_timeout_s on top)
+    retry_base_s: float = 1.0  # back-off after a failed Bot API call: doubles up to retry_max_s
+    retry_max_s: float = 60.0
+    webhook_check_s: float = 60.0  # how often getWebhookInfo feeds /readyz in webhook mode
+
+    def __post_init__(self) -> None:
+        for name in ("max_file_bytes", "request_timeout_s", "retry_base_s", "retry_max_s", "webhook_check_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"telegram.{name}", "must be greater than 0")
+        if not 0 <= self.poll_timeout_s <= 50:
+            raise ConfigError("telegram.poll_timeout_s", "must be 0-50 (Telegram's long-poll limit)")
+        if not self.api_url.startswith(("https://", "http://")):
+            raise ConfigError("telegram.api_url", "must be an http(s) URL such as https://api.telegram.org")
+        if self.public_url and not self.public_url.startswith("https://"):
+            raise ConfigError("telegram.public_url", "must be an https:// URL (Telegram only calls HTTPS webhooks)")
 
 
 @dataclass(frozen=True)
@@ -136,6 +152,39 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class DispatchConfig:
+    """The dispatcher of the outbox; the retry keys are defaults each destination may override."""
+
+    enabled: bool = True
+    concurrency: int = 64  # deliveries in flight at once, over all destinations
+    batch_size: int = 100  # deliveries claimed per statement at most
+    poll_interval_s: float = 1.0  # how often to look for rows other processes wrote
+    lease_s: float = 60.0  # a claimed delivery is retaken after this (its worker died)
+    timeout_s: float = 10.0
+    max_attempts: int = 10
+    backoff_base_s: float = 1.0
+    backoff_cap_s: float = 30.0
+    max_retry_after_s: float = 600.0
+    shutdown_grace_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class AcksConfig:
+    """Acknowledgements of new email tickets, sent through an SMTP relay."""
+
+    enabled: bool = False
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_tls: str = "none"  # none | starttls | tls
+    smtp_user: str = ""
+    smtp_password_env: str = ""
+    from_address: str = ""  # e.g. "Support <support@example.org>"; required when enabled
+    window_minutes: int = 60  # at most one acknowledgement per sender in this many minutes
+    default_language: str = "en"
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
 class Config:
     http: HttpConfig = field(default_factory=HttpConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
@@ -147,6 +196,8 @@ class Config:
     imap: ImapConfig = field(default_factory=ImapConfig)
     email: EmailConfig = field(default_factory=EmailConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    dispatch: DispatchConfig = field(default_factory=DispatchConfig)
+    acks: AcksConfig = field(default_factory=AcksConfig)
     # Parsed by the router package, which owns its syntax; kept raw here.
     router: dict[str, Any] = field(default_factory=dict)
     destinations: dict[str, Any] = field(default_factory=dict)
@@ -182,6 +233,8 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "storage.sqlite_synchronous": ("full", "normal", "extra"),
     "telegram.mode": ("polling", "webhook"),
     "logging.level": ("DEBUG", "INFO", "WARNING", "ERROR"),
+    "acks.smtp_tls": ("none", "starttls", "tls"),
+    "acks.default_language": ("en", "hu", "id"),
 }
 _RECIPIENT = re.compile(r"^([^@\s]+@[^@\s]+|@[^@\s]+)$")
 
@@ -306,6 +359,33 @@ def _check(config: Config) -> None:
             parse_router_config(config.router, "router")
         except RouterConfigError as exc:
             raise ConfigError(exc.key, exc.message) from exc
+    _check_delivery(config)
+
+
+def _check_delivery(config: Config) -> None:
+    """`[dispatch]`, `[acks]`, `[destinations]` and `[[router.routes]]` (parsed by router.delivery_config)."""
+    positive = ["dispatch.concurrency", "dispatch.batch_size", "dispatch.poll_interval_s", "dispatch.lease_s",
+                "dispatch.timeout_s", "dispatch.max_attempts", "dispatch.backoff_base_s", "dispatch.backoff_cap_s",
+                "acks.window_minutes", "acks.timeout_s"]
+    for key in positive:
+        section, name = key.split(".")
+        if getattr(getattr(config, section), name) <= 0:
+            raise ConfigError(key, "must be greater than 0")
+    if config.dispatch.backoff_cap_s < config.dispatch.backoff_base_s:
+        raise ConfigError("dispatch.backoff_cap_s", "must not be less than dispatch.backoff_base_s")
+    if not 0 <= config.acks.smtp_port <= 65535:
+        raise ConfigError("acks.smtp_port", "must be a port number (0-65535)")
+    if config.acks.enabled and not config.acks.from_address:
+        raise ConfigError("acks.from_address", "is required when acks are enabled")
+    from router.delivery_config import defaults_from, parse_acks_address, parse_delivery_config
+    from router.errors import RouterConfigError
+
+    try:
+        if config.acks.from_address:
+            parse_acks_address(config.acks.from_address, "acks.from_address")
+        parse_delivery_config(config.destinations, config.router, defaults_from(config.dispatch))
+    except RouterConfigError as exc:
+        raise ConfigError(exc.key, exc.message) from exc
 
 
 def _join(path: str, key: str) -> str:

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterable
 from urllib.parse import quote
 
-BOT_TOKEN = re.compile(r"\b\d{5,}(?::|%3[Aa])[A-Za-z0-9_-]{20,}\b")  # also as URLs percent-encode it
+BOT_TOKEN = re.compile(r"(?<![0-9])\d{5,}(?::|%3[Aa])[A-Za-z0-9_-]{20,}")  # also as URLs percent-encode it
 BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"']+")
 MASK = "[redacted]"
 

@@ -73,6 +73,11 @@ class Processor:
         self._conversation_idle = conversation_idle
         self._plan_deliveries = plan_deliveries
 
+    @property
+    def plan_deliveries(self) -> DeliveryPlanner | None:
+        """The planner, so the wiring can attach this process's dispatcher to it."""
+        return self._plan_deliveries
+
     def normalize(self, raw: RawInbound) -> MessageDraft:
         """The draft for a record; NormalizeError when it yields nothing usable."""
         normalizer = self._normalizers.get(raw.channel)
@@ -99,8 +104,11 @@ class Processor:
             ticket_id, batch_index, reason = await self._thread(
                 tx, draft, now, by_external, by_conversation, by_requester
             )
-            if reason is not None and reason.get("by") == "flood":
-                draft = replace(draft, extras={**draft.extras, "flood": True})
+            if "flood_limit" in draft.extras:  # policy, not message data: not stored
+                extras = {k: v for k, v in draft.extras.items() if k != "flood_limit"}
+                if reason is not None and reason.get("by") == "flood":
+                    extras["flood"] = True
+                draft = replace(draft, extras=extras)
             plans.append((draft, ticket_id, batch_index, reason))
             if ticket_id is None and batch_index is None:
                 index = len(plans) - 1

@@ -22,7 +22,9 @@ def resolve_url(url: str, base_dir: Path) -> str:
     return parsed.set(database=str(path)).render_as_string(hide_password=False)
 
 
-def create_engine(url: str, *, sqlite_synchronous: str = "full", pool_size: int = 10) -> AsyncEngine:
+def create_engine(
+    url: str, *, sqlite_synchronous: str = "full", pool_size: int = 10, sqlite_busy_timeout_ms: int = 10000
+) -> AsyncEngine:
     """An async engine; SQLite in WAL mode with the configured sync level.
 
     WAL lets readers (the API) run beside the single writer, and
@@ -45,7 +47,7 @@ def create_engine(url: str, *, sqlite_synchronous: str = "full", pool_size: int 
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA synchronous={sync_level}")
-            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.execute(f"PRAGMA busy_timeout={int(sqlite_busy_timeout_ms)}")
             cursor.close()
 
     return engine

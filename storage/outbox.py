@@ -15,19 +15,24 @@ the downstream ticket to exist).
 
 from __future__ import annotations
 
+import asyncio
 import enum
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import and_, bindparam, exists, func, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from storage.repository import MessageRow, Store, TicketRow, _ticket_row
+from storage.repository import MessageRow, StorageError, Store, TicketRow, _ticket_row
 from storage.tables import deliveries, inbound, messages, outbound_messages, tickets
 
+T = TypeVar("T")
 ACTIVE = ("pending", "sending")
+LOCK_WAIT_S = 30.0  # how long a write waits for SQLite's lock before it fails
 FINAL = ("delivered", "dead", "skipped")
 
 
@@ -77,16 +82,55 @@ def _delivery(row: Any) -> DeliveryRow:
 
 
 class Outbox:
-    """Repository of the `deliveries` table (and the outbound-message ledger acks need)."""
+    """Repository of the `deliveries` table (and the outbound-message ledger acks need).
 
-    def __init__(self, store: Store) -> None:
+    With `relaxed`, the dispatcher's own transactions (claims, outcomes,
+    hand-backs) do not wait for the disk on PostgreSQL (`synchronous_commit
+    = off`); on SQLite the same is had by giving the outbox an engine with
+    `synchronous=NORMAL`. Both still survive a crash of the process; a power
+    loss may undo the last of them, which only means a delivery is sent
+    again under the same key, which every destination absorbs. The rows
+    themselves are written by intake, with intake's durability.
+    """
+
+    def __init__(self, store: Store, *, relaxed: bool = False, owns_store: bool = False) -> None:
         self._store = store
+        self._relaxed = relaxed
+        self._owns_store = owns_store
+
+    async def close(self) -> None:
+        if self._owns_store:
+            await self._store.close()
+
+    async def _write(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run `work` in one transaction; on SQLite, retry at once while another writer holds the lock.
+
+        The dispatcher's SQLite engine has no busy timeout: SQLite's own busy
+        handler sleeps in steps growing to 100 ms, and a claimer that sleeps
+        that long loses the lock again and again to a steady stream of intake
+        commits. Retrying every millisecond or two takes it as soon as it is free.
+        """
+        delay = 0.0005
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                async with self._store.transaction() as tx:
+                    if self._relaxed and self.dialect == "postgresql":
+                        await tx.connection.execute(text("SET LOCAL synchronous_commit TO OFF"))
+                    return await work(tx.connection)
+            except StorageError as exc:
+                if self.dialect != "sqlite" or "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.004)
 
     @property
     def dialect(self) -> str:
         return self._store.dialect
 
-    def _claimable(self, candidate: Any, destinations: Sequence[str]) -> ColumnElement[bool]:
+    def _claimable(
+        self, candidate: Any, destinations: Sequence[str], statuses: Sequence[str] = ACTIVE
+    ) -> ColumnElement[bool]:
         earlier = deliveries.alias("earlier")
         blocked = exists().where(
             earlier.c.ticket_id == candidate.c.ticket_id,
@@ -98,7 +142,7 @@ class Outbox:
             ),
         )
         return and_(
-            candidate.c.status.in_(ACTIVE),
+            candidate.c.status.in_(list(statuses)),
             candidate.c.destination.in_(list(destinations)),
             ~blocked,
         )
@@ -109,20 +153,35 @@ class Outbox:
         """Take up to `limit` due deliveries for these destinations; each counts as an attempt."""
         if limit <= 0 or not destinations:
             return []
+        # Claims whose lease ran out (their worker died) become pending again
+        # first, so the claim itself reads one status in (due_at, id) order
+        # straight off the (status, due_at) index and stops at the limit.
+        reap = (
+            update(deliveries)
+            .where(deliveries.c.status == "sending", deliveries.c.due_at <= now,
+                   deliveries.c.destination.in_(list(destinations)))
+            .values(status="pending", claimed_by=None, claimed_until=None)
+        )
         candidate = deliveries.alias("candidate")
         chosen = (
             select(candidate.c.id)
-            .where(self._claimable(candidate, destinations), candidate.c.due_at <= now)
+            .where(self._claimable(candidate, destinations, ("pending",)), candidate.c.due_at <= now)
             .order_by(candidate.c.due_at, candidate.c.id)
             .limit(limit)
         )
         if self.dialect == "postgresql":
-            chosen = chosen.with_for_update(skip_locked=True, of=candidate)
+            # Materialized, so the locking sub-select runs once: inlined as a
+            # semi-join it can be re-scanned, each scan skipping the rows just
+            # updated and taking the next ones, far past the limit.
+            locked = chosen.with_for_update(skip_locked=True, of=candidate).cte("chosen")
+            ids: Any = select(locked.prefix_with("MATERIALIZED").c.id)
+        else:
+            ids = chosen.scalar_subquery()
         stmt = (
             update(deliveries)
             .where(
-                deliveries.c.id.in_(chosen.scalar_subquery()),
-                deliveries.c.status.in_(ACTIVE),
+                deliveries.c.id.in_(ids),
+                deliveries.c.status == "pending",
                 deliveries.c.due_at <= now,
             )
             .values(
@@ -134,9 +193,20 @@ class Outbox:
             )
             .returning(*deliveries.c)
         )
-        async with self._store.transaction() as tx:
-            rows = [_delivery(r) for r in await tx.connection.execute(stmt)]
-        return sorted(rows, key=lambda r: r.id)
+        async def work(conn: AsyncConnection) -> list[DeliveryRow]:
+            await conn.execute(reap)
+            return [_delivery(r) for r in await conn.execute(stmt)]
+
+        return sorted(await self._write(work), key=lambda r: r.id)
+
+    async def claimed(self, worker: str, keys: Sequence[str]) -> list[DeliveryRow]:
+        """Rows written already claimed by `worker` (a read: no lock needed)."""
+        if not keys:
+            return []
+        stmt = select(deliveries).where(
+            deliveries.c.key.in_(list(keys)), deliveries.c.claimed_by == worker, deliveries.c.status == "sending"
+        )
+        return sorted((_delivery(r) for r in await self._store._all(stmt)), key=lambda r: r.id)
 
     async def next_due(self, now: datetime, destinations: Sequence[str]) -> datetime | None:
         """When the next delivery that is not waiting on another one becomes due."""
@@ -191,12 +261,14 @@ class Outbox:
             for o in outcomes
         ]
         refs = [o for o in outcomes if o.status == "delivered" and o.ticket_ref and o.ticket_id is not None]
-        async with self._store.transaction() as tx:
-            conn = tx.connection
+
+        async def work(conn: AsyncConnection) -> int:
             done = await conn.execute(stmt, params)
             if refs:
                 await self._keep_ticket_refs(conn, refs, now)
-        return int(done.rowcount or 0)
+            return int(done.rowcount or 0)
+
+        return await self._write(work)
 
     async def _keep_ticket_refs(self, conn: Any, refs: Sequence[DeliveryOutcome], now: datetime) -> None:
         """Merge downstream ids into `tickets.external_ref` (read under lock, then written)."""
@@ -224,8 +296,10 @@ class Outbox:
             .values(status="pending", due_at=now, claimed_by=None, claimed_until=None, last_error=reason,
                     attempts=deliveries.c.attempts - 1)
         )
-        async with self._store.transaction() as tx:
-            await tx.connection.execute(stmt)
+        async def work(conn: AsyncConnection) -> None:
+            await conn.execute(stmt)
+
+        await self._write(work)
 
     # -- reading what a delivery needs ------------------------------------
     async def tickets_with_messages(

@@ -102,6 +102,7 @@ class Transaction:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
         self.wrote_outbox = False  # the store tells its outbox listeners after the commit
+        self.outbox_rows: list[dict[str, Any]] = []  # the deliveries inserted, handed to the listeners
 
     @property
     def connection(self) -> AsyncConnection:
@@ -250,6 +251,7 @@ class Transaction:
         if rows:
             await self._conn.execute(deliveries.insert(), list(rows))
             self.wrote_outbox = True
+            self.outbox_rows += rows
 
     async def ticket_classifications(self, ticket_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         """The stored classification of each ticket, in one statement (follow-ups are routed by it)."""
@@ -282,10 +284,10 @@ class Store:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._outbox_listeners: list[Callable[[], None]] = []
+        self._outbox_listeners: list[Callable[[Sequence[dict[str, Any]]], None]] = []
 
-    def add_outbox_listener(self, listener: Callable[[], None]) -> None:
-        """Call `listener` after every commit that wrote deliveries (the dispatcher wakes on it)."""
+    def add_outbox_listener(self, listener: Callable[[Sequence[dict[str, Any]]], None]) -> None:
+        """Call `listener` with the rows after every commit that wrote deliveries (the dispatcher wakes on it)."""
         self._outbox_listeners.append(listener)
 
     @property
@@ -303,7 +305,7 @@ class Store:
             raise _translate(exc) from exc
         if tx.wrote_outbox:
             for listener in self._outbox_listeners:
-                listener()
+                listener(tx.outbox_rows)
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -39,7 +39,7 @@ async def post(session: aiohttp.ClientSession, url: str, i: int) -> tuple[int, s
         async with session.post(url, json=body, headers={"Authorization": f"Bearer {PORTAL_TOKEN}",
                                                          "Idempotency-Key": key}) as resp:
             return resp.status, key, (await resp.json() if resp.status == 202 else None)
-    except (aiohttp.ClientError, asyncio.TimeoutError):
+    except (TimeoutError, aiohttp.ClientError):
         return 0, key, None
 
 
