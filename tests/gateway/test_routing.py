@@ -1,0 +1,346 @@
+"""Routing through a real gateway: rules, the configured model, start-up checks and the explain endpoint."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import joblib  # type: ignore[import-untyped]
+import pytest
+
+from gateway.config import ConfigError, parse_config
+from gateway.routing import build_router
+from normalize.schema import Channel, Transport
+from router.classifier import Classifier
+from router.training import train
+from tests.conftest import API_TOKEN, PORTAL_TOKEN, base
+from tests.router.corpus import generate
+from tests.router.drafts import MONDAY_10_UTC, make_draft
+from tests.support.http import auth, get_ticket, portal_body, submit
+
+RULES: list[dict[str, Any]] = [
+    {"name": "vip", "when": {"sender_domain": "board.example.org"}, "set": {"queue": "vip", "priority": "urgent"}},
+    {"name": "vpn", "when": {"channel": ["email", "portal"], "text": "(?i)\\bvpn\\b"},
+     "set": {"queue": "network", "priority": "high", "tags": ["vpn", "remote"]}},
+    {"name": "invoices", "when": {"field.form": "invoice", "attachment_type": "application/pdf"},
+     "set": {"queue": "billing", "category": "invoice"}},
+]
+BILLING_TEXT = "I was charged twice this month, please refund the payment."
+VAGUE_TEXT = "Lorem ipsum dolor sit amet."
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model trained on the generated multilingual corpus, saved where a test configuration points."""
+    path = tmp_path_factory.mktemp("models") / "helpdesk.joblib"
+    train(generate(), name="helpdesk").save(path)
+    return path
+
+
+def with_model(model_file: Path, tmp_path: Path, threshold: float = 0.6, **router: Any) -> dict[str, Any]:
+    """A `[router]` table whose model path is relative to the configuration's directory (`tmp_path`)."""
+    (tmp_path / "models").mkdir(exist_ok=True)
+    (tmp_path / "models" / "helpdesk.joblib").write_bytes(model_file.read_bytes())
+    return {"default_queue": "general", "model": {"path": "models/helpdesk.joblib", "threshold": threshold},
+            **router}
+
+
+# -- rules, end to end ---------------------------------------------------------------------------
+
+
+async def test_a_matching_rule_sets_queue_priority_and_tags(start_gateway, http):
+    gw = await start_gateway(router={"default_queue": "general", "rules": RULES})
+    status, ids, _ = await submit(http, gw, portal_body(subject="Remote work", body="My VPN drops every hour.",
+                                                        category="Hardware"))
+    assert status == 202
+    classification = (await get_ticket(http, gw, ids["ticket_id"]))["classification"]
+    assert classification["decided_by"] == "rule:vpn"
+    assert (classification["queue"], classification["priority"]) == ("network", "high")
+    assert classification["tags"] == ["vpn", "remote"]
+    assert classification["category"] == "Hardware"  # the user's pick survives as the category, not the route
+    assert [(t["rule"], t["matched"]) for t in classification["tried"]] == [("vip", False), ("vpn", True)]
+    assert "sender_domain" in classification["tried"][0]["reason"]
+    assert "'VPN' matches" in classification["tried"][1]["reason"]
+
+
+async def test_the_portal_category_is_only_a_hint(start_gateway, http):
+    gw = await start_gateway(router={"default_queue": "general", "rules": RULES})
+    _, ids, _ = await submit(http, gw, portal_body(subject="Printer", body="The printer jams.", category="Network"))
+    classification = (await get_ticket(http, gw, ids["ticket_id"]))["classification"]
+    assert (classification["queue"], classification["decided_by"]) == ("general", "default")
+    assert classification["category"] == "Network"
+    assert all(not t["matched"] for t in classification["tried"])
+
+
+async def test_rules_read_form_fields_and_attachment_types(start_gateway, http):
+    gw = await start_gateway(router={"default_queue": "general", "rules": RULES})
+    pdf = {"filename": "march.pdf", "content_type": "application/pdf", "content_base64": "JVBERi0xLjQK"}
+    _, ids, _ = await submit(http, gw, portal_body(body="See attached.", fields={"form": "Invoice"},
+                                                   attachments=[pdf]))
+    classification = (await get_ticket(http, gw, ids["ticket_id"]))["classification"]
+    assert classification["decided_by"] == "rule:invoices"
+    assert (classification["queue"], classification["category"]) == ("billing", "invoice")
+    _, ids, _ = await submit(http, gw, portal_body(body="No file.", fields={"form": "invoice"}))
+    assert (await get_ticket(http, gw, ids["ticket_id"]))["classification"]["decided_by"] == "default"
+
+
+# -- the model, end to end -----------------------------------------------------------------------
+
+
+async def test_the_configured_model_decides_above_its_threshold(start_gateway, http, model_file, tmp_path):
+    gw = await start_gateway(router=with_model(model_file, tmp_path, rules=RULES))
+    _, clear, _ = await submit(http, gw, portal_body(subject="Invoice", body=BILLING_TEXT))
+    _, vague, _ = await submit(http, gw, portal_body(subject="Hello", body=VAGUE_TEXT))
+    _, ruled, _ = await submit(http, gw, portal_body(subject="VPN", body="The VPN is down."))
+
+    decided = (await get_ticket(http, gw, clear["ticket_id"]))["classification"]
+    assert decided["decided_by"] == "model:helpdesk"
+    assert (decided["queue"], decided["category"]) == ("billing", "invoice")
+    assert decided["confidence"] >= 0.6
+    assert decided["tried"][-1]["rule"] == "model:helpdesk" and decided["tried"][-1]["matched"]
+
+    fallback = (await get_ticket(http, gw, vague["ticket_id"]))["classification"]
+    assert (fallback["decided_by"], fallback["queue"], fallback["confidence"]) == ("default", "general", None)
+    assert fallback["tried"][-1]["rule"] == "model:helpdesk" and not fallback["tried"][-1]["matched"]
+    assert "< threshold 0.60" in fallback["tried"][-1]["reason"]
+
+    by_rule = (await get_ticket(http, gw, ruled["ticket_id"]))["classification"]
+    assert by_rule["decided_by"] == "rule:vpn"  # rules come first; the model is not even asked
+    assert all(not t["rule"].startswith("model:") for t in by_rule["tried"])
+
+
+async def test_a_high_threshold_leaves_the_decision_to_the_default(start_gateway, http, model_file, tmp_path):
+    gw = await start_gateway(router=with_model(model_file, tmp_path, threshold=1.0))
+    _, ids, _ = await submit(http, gw, portal_body(subject="Invoice", body=BILLING_TEXT))
+    classification = (await get_ticket(http, gw, ids["ticket_id"]))["classification"]
+    assert (classification["decided_by"], classification["queue"]) == ("default", "general")
+
+
+async def test_without_a_model_table_no_model_is_used(start_gateway, http, model_file, tmp_path):
+    (tmp_path / "helpdesk.joblib").write_bytes(model_file.read_bytes())  # present, but not configured
+    gw = await start_gateway(router={"default_queue": "general", "rules": RULES})
+    _, ids, _ = await submit(http, gw, portal_body(subject="Invoice", body=BILLING_TEXT))
+    classification = (await get_ticket(http, gw, ids["ticket_id"]))["classification"]
+    assert (classification["decided_by"], classification["queue"]) == ("default", "general")
+    assert [t["rule"] for t in classification["tried"]] == ["vip", "vpn", "invoices"]
+
+
+# -- loading the model at start ------------------------------------------------------------------
+
+
+def config_with(router: dict[str, Any], base_dir: Path) -> Any:
+    return parse_config({"storage": {"url": f"sqlite+aiosqlite:///{base_dir / 'g.db'}"}, "router": router},
+                        base_dir=base_dir)
+
+
+def test_the_model_path_is_read_from_the_configuration_directory(model_file, tmp_path):
+    router = build_router(config_with(with_model(model_file, tmp_path), tmp_path))
+    assert router.model is not None and router.model.name == "helpdesk"
+    absolute = build_router(config_with({"default_queue": "q", "model": {"path": str(model_file)}}, tmp_path))
+    assert absolute.model is not None
+
+
+def test_a_missing_model_fails_start_up_naming_the_key_and_the_fix(tmp_path):
+    config = config_with({"default_queue": "general", "model": {"path": "models/none.joblib"}}, tmp_path)
+    with pytest.raises(ConfigError, match=r"router\.model\.path: .*none\.joblib: no such model file; train one"):
+        build_router(config)
+    from gateway.app import Gateway
+    from gateway.config import Secrets
+
+    with pytest.raises(ConfigError, match="no such model file"):
+        Gateway(config, Secrets())
+
+
+def test_a_stale_model_fails_start_up_saying_retrain(model_file, tmp_path):
+    stale = tmp_path / "stale.joblib"
+    joblib.dump({**joblib.load(model_file), "sklearn_version": "0.24.2"}, stale)
+    config = config_with({"default_queue": "general", "model": {"path": "stale.joblib"}}, tmp_path)
+    with pytest.raises(ConfigError, match=r"router\.model\.path: .*scikit-learn 0\.24\.2.*retrain"):
+        build_router(config)
+
+
+def test_hours_are_decided_at_the_receipt_time_so_a_replay_decides_the_same(tmp_path):
+    rule = {"name": "office", "when": {"hours": "Mon-Fri 09:00-17:00"}, "timezone": "Europe/Budapest",
+            "set": {"queue": "desk"}}
+    router = build_router(config_with({"default_queue": "night", "rules": [rule]}, tmp_path))
+    draft = make_draft(received_at=MONDAY_10_UTC)  # 11:00 in Budapest
+    sunday_night = datetime(2026, 3, 8, 23, 0, tzinfo=UTC)
+    assert router.classify(draft, sunday_night)["decided_by"] == "rule:office"
+    late = replace(draft, received_at=datetime(2026, 3, 2, 16, 30, tzinfo=UTC))  # 17:30 in Budapest
+    assert router.classify(late, MONDAY_10_UTC)["queue"] == "night"
+
+
+# -- POST /v1/route/explain ----------------------------------------------------------------------
+
+
+def sample(**changes: Any) -> dict[str, Any]:
+    return {"channel": "email", "subject": "VPN broken", "text": "The VPN drops.",
+            "requester": {"email": "ann@example.org", "name": "Ann"}, **changes}
+
+
+async def explain(http, gw, body: Any, token: str = API_TOKEN) -> tuple[int, dict[str, Any]]:
+    async with http.post(f"{base(gw)}/v1/route/explain", json=body, headers=auth(token)) as resp:
+        return resp.status, await resp.json()
+
+
+async def test_explain_answers_the_decision_and_why_and_stores_nothing(start_gateway, http):
+    gw = await start_gateway(router={"default_queue": "general", "rules": RULES})
+    status, decision = await explain(http, gw, sample(category="Hardware"))
+    assert status == 200, decision
+    assert decision == {
+        "queue": "network", "category": "Hardware", "priority": "high", "tags": ["vpn", "remote"],
+        "decided_by": "rule:vpn", "confidence": None,
+        "tried": [
+            {"rule": "vip", "matched": False,
+             "reason": "sender_domain: 'example.org', 'org' not in 'board.example.org'"},
+            {"rule": "vpn", "matched": True,
+             "reason": "channel: 'email' is one of 'email', 'portal'; text: 'VPN' matches '(?i)\\\\bvpn\\\\b'"},
+        ],
+    }
+    status, decision = await explain(http, gw, sample(
+        channel="portal", subject="Invoice", text="See the file.", fields={"form": "invoice"},
+        attachments=[{"name": "a.pdf", "content_type": "application/pdf"}]))
+    assert (status, decision["decided_by"], decision["queue"]) == (200, "rule:invoices", "billing")
+    status, decision = await explain(http, gw, sample(requester={"email": "ceo@board.example.org"}))
+    assert (decision["decided_by"], decision["priority"]) == ("rule:vip", "urgent")
+
+    assert await gw.store.count_by_status() == {}
+    page = await gw.store.list_tickets(channel=None, since=None, limit=10, cursor=None)
+    assert page.tickets == []
+
+
+async def test_explain_reads_recipients_transport_and_received_at(start_gateway, http):
+    rules = [{"name": "sales-box", "when": {"recipient": "@sales.example.org", "transport": "imap"},
+              "set": {"queue": "sales"}},
+             {"name": "night", "when": {"hours": "18:00-08:00"}, "timezone": "Europe/Budapest",
+              "set": {"queue": "oncall"}}]
+    gw = await start_gateway(router={"default_queue": "general", "rules": rules})
+    _, decision = await explain(http, gw, sample(transport="imap", recipients=["Orders@Sales.Example.org"]))
+    assert decision["decided_by"] == "rule:sales-box"
+    _, decision = await explain(http, gw, sample(received_at="2026-03-02T20:30:00Z"))
+    assert decision["decided_by"] == "rule:night"
+    assert "Mon 21:30 (Europe/Budapest)" in decision["tried"][-1]["reason"]
+    _, decision = await explain(http, gw, sample(received_at="2026-03-02T10:00:00+01:00"))
+    assert decision["decided_by"] == "default"
+
+
+async def test_explain_shows_the_model_and_its_confidence(start_gateway, http, model_file, tmp_path):
+    gw = await start_gateway(router=with_model(model_file, tmp_path))
+    _, decision = await explain(http, gw, sample(channel="telegram", subject="", text=BILLING_TEXT))
+    assert decision["decided_by"] == "model:helpdesk"
+    assert decision["confidence"] >= 0.6
+    assert decision["tried"] == [{"rule": "model:helpdesk", "matched": True, "reason": decision["tried"][0]["reason"]}]
+    assert decision["tried"][0]["reason"].startswith("label 'billing/invoice' at ")
+
+
+async def test_explain_needs_the_api_token(start_gateway, http):
+    gw = await start_gateway()
+    for token in ("", "wrong", PORTAL_TOKEN):
+        status, body = await explain(http, gw, sample(), token=token)
+        assert (status, body["error"]["code"]) == (401, "unauthorized")
+    async with http.post(f"{base(gw)}/v1/route/explain", json=sample()) as resp:
+        assert resp.status == 401
+
+
+async def test_explain_refuses_malformed_json_with_400(start_gateway, http):
+    gw = await start_gateway()
+    headers = {**auth(API_TOKEN), "Content-Type": "application/json"}
+    async with http.post(f"{base(gw)}/v1/route/explain", data=b'{"channel": ', headers=headers) as resp:
+        assert resp.status == 400
+        assert (await resp.json())["error"]["code"] == "malformed_json"
+
+
+INVALID_SAMPLES: list[tuple[Any, str]] = [
+    ([1, 2], ""),
+    ({"subject": "s", "text": "t", "requester": {}}, "channel"),
+    (sample(channel="fax"), "channel"),
+    (sample(channel=3), "channel"),
+    (sample(transport="smtp", channel="portal"), "transport"),
+    (sample(transport="pigeon"), "transport"),
+    ({k: v for k, v in sample().items() if k != "text"}, "text"),
+    (sample(subject=None), "subject"),
+    (sample(requester="ann"), "requester"),
+    (sample(requester={"email": 5}), "requester.email"),
+    (sample(requester={"telegram_id": "x"}), "requester.telegram_id"),
+    (sample(requester={"mail": "a@b.org"}), "requester.mail"),
+    (sample(fields=[1]), "fields"),
+    (sample(recipients="a@b.org"), "recipients"),
+    (sample(recipients=["nobody"]), "recipients[0]"),
+    (sample(attachments={}), "attachments"),
+    (sample(attachments=[{"name": "x"}]), "attachments[0].content_type"),
+    (sample(attachments=[{"content_type": "pdf"}]), "attachments[0].content_type"),
+    (sample(attachments=[{"content_type": "a/b", "size": 3}]), "attachments[0].size"),
+    (sample(received_at="yesterday"), "received_at"),
+    (sample(received_at="2026-03-02T10:00:00"), "received_at"),
+    (sample(body="portal's key"), "body"),
+]
+
+
+async def test_explain_names_the_invalid_field_with_422(start_gateway, http):
+    gw = await start_gateway()
+    for body, field in INVALID_SAMPLES:
+        status, answer = await explain(http, gw, body)
+        assert (status, answer["error"]["code"], answer["error"]["field"]) == (422, "invalid", field), body
+
+
+def test_explain_defaults_the_transport_of_each_channel():
+    from gateway.explain import sample_draft
+
+    now = datetime(2026, 3, 2, tzinfo=UTC)
+    expected = {"email": Transport.SMTP, "telegram": Transport.POLLING, "phone": Transport.HTTP,
+                "portal": Transport.HTTP}
+    for channel, transport in expected.items():
+        draft = sample_draft(sample(channel=channel), now)
+        assert (draft.channel, draft.transport, draft.received_at) == (Channel(channel), transport, now)
+
+
+# -- the fast scorer the intake path uses --------------------------------------------------------
+
+
+def test_the_fast_scorer_gives_the_pipelines_probabilities(model_file, monkeypatch):
+    import numpy as np
+
+    from gateway import model_scorer
+    from gateway.model_scorer import FastClassifier, FastScorer
+    from router.classifier import Classifier
+
+    model = Classifier.load(model_file)
+    fast = FastClassifier.wrap(model)
+    assert fast.scorer is not None
+    monkeypatch.setattr(model_scorer, "WORD_CACHE_SIZE", 50)  # the cache empties itself many times below
+    texts = [e.features() for e in generate(per_language_and_label=3, seed=99)]
+    texts += ["", "   \n\t ", "VPN " * 300, "Ünïcödé ß ǅ ﬁ İstanbul ΣΊΣΥΦΟΣ x"]
+    expected = model.pipeline.predict_proba(texts)
+    got = np.array([fast.scorer.probabilities(text) for text in texts])
+    assert np.allclose(got, expected, rtol=0.0, atol=1e-12)
+    for example in generate(per_language_and_label=2, seed=5):
+        draft = make_draft(subject=example.subject, text=example.text, category_hint=example.portal_category)
+        assert fast.predict(draft) == pytest.approx(model.predict(draft), abs=1e-12)
+    assert len(fast.scorer.blocks[1]._cache) <= 50 + max(len(t.split()) for t in texts)  # type: ignore[attr-defined]
+    assert FastScorer.compile(model.pipeline, probes=["x"]) is not None
+
+
+def test_the_fast_scorer_handles_two_labels_and_refuses_other_pipelines():
+    import numpy as np
+    from sklearn.feature_extraction.text import CountVectorizer  # type: ignore[import-untyped]
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+    from sklearn.pipeline import Pipeline  # type: ignore[import-untyped]
+
+    from gateway.model_scorer import FastClassifier, FastScorer
+    from router.examples import LabelledExample
+
+    binary = train([LabelledExample("printer jammed", "hardware"), LabelledExample("vpn down", "network"),
+                    LabelledExample("vpn slow", "network")], name="tiny")
+    scorer = FastScorer.compile(binary.pipeline)
+    assert scorer is not None and scorer.binary
+    text = "the vpn is slow"
+    assert np.allclose(scorer.probabilities(text), binary.pipeline.predict_proba([text])[0], atol=1e-12)
+
+    other = Pipeline([("counts", CountVectorizer()), ("model", LogisticRegression())])
+    other.fit(["printer jammed", "vpn down", "vpn slow"], ["hardware", "network", "network"])
+    assert FastScorer.compile(other) is None
+    fallback = FastClassifier.wrap(Classifier(pipeline=other, name="other"))
+    assert fallback.scorer is None
+    assert fallback.predict(make_draft(subject="", text="vpn"))[0] == "network"
