@@ -26,7 +26,7 @@ from gateway.intake import IntakeService
 from gateway.metrics import Metrics
 from gateway.ops import Ops
 from gateway.processing import Normalizer, Processor
-from gateway.routing import build_classifier, build_router
+from gateway.routing import Router, build_router
 from gateway.wiring import delivery_planner, extra_channels, extra_normalizers
 from normalize.phone import make_phone_normalizer
 from normalize.portal import normalize_portal
@@ -56,7 +56,7 @@ def build_store(config: Config) -> Store:
     return Store(engine)
 
 
-def build_processor(config: Config) -> Processor:
+def build_processor(config: Config, router: Router) -> Processor:
     normalizers: dict[str, Normalizer] = {
         "portal": normalize_portal,
         "phone": make_phone_normalizer(config.phone.default_region),
@@ -64,7 +64,7 @@ def build_processor(config: Config) -> Processor:
     normalizers.update(extra_normalizers(config))
     return Processor(
         normalizers,
-        build_classifier(config),
+        router.classify,
         conversation_idle=timedelta(minutes=config.telegram.idle_minutes),
         plan_deliveries=delivery_planner(config),
     )
@@ -91,7 +91,8 @@ class Gateway:
         self.secrets = secrets
         self.metrics = Metrics()
         self.store = build_store(config)
-        self.processor = build_processor(config)
+        self.router = build_router(config)
+        self.processor = build_processor(config, self.router)
         self.intake = IntakeService(
             self.store, self.processor, self.metrics,
             max_in_flight=config.intake.max_in_flight,
@@ -116,7 +117,7 @@ class Gateway:
                   {c.name: c.health for c in self.channels})
         app.add_routes(ops.routes())
         app.add_routes(ReadApi(self.store, self.secrets.api_token).routes())
-        app.add_routes(ExplainApi(build_router(self.config), self.secrets.api_token).routes())
+        app.add_routes(ExplainApi(self.router, self.secrets.api_token).routes())
         if self.config.portal.enabled:
             app.add_routes(PortalAdapter(self.intake, self.config.portal, self.secrets.portal_token).routes())
         if self.config.phone.enabled:

@@ -62,7 +62,11 @@ def main(argv: list[str] | None = None) -> int:
 async def _run(config: Config, secrets: Secrets) -> int:
     from gateway.app import Gateway
 
-    gateway = Gateway(config, secrets)
+    try:
+        gateway = Gateway(config, secrets)
+    except ConfigError as exc:
+        log.error("invalid configuration: %s", exc)
+        return EXIT_CONFIG
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -98,11 +102,12 @@ async def _replay(config: Config, secrets: Secrets, ids: list[int] | None) -> in
     from gateway.app import build_processor, build_store, prepare_storage
     from gateway.intake import IntakeService
     from gateway.metrics import Metrics
+    from gateway.routing import build_router
 
     store = build_store(config)
     try:
         await prepare_storage(config, store)
-        service = IntakeService(store, build_processor(config), Metrics())
+        service = IntakeService(store, build_processor(config, build_router(config)), Metrics())
         ok, failed = await service.replay_failed(ids)
     finally:
         await store.close()

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateway.config import Config, ConfigError
-from gateway.processing import Classifier
 from normalize.schema import MessageDraft
 from router.config import ModelConfig, RouterConfig, parse_router_config
 from router.decide import Decision, decide
@@ -57,10 +56,6 @@ def build_router(config: Config) -> Router:
         raise ConfigError(exc.key, exc.message) from exc
     model = load_model(config, router_config.model) if router_config.model else None
     return Router(router_config, model)
-
-
-def build_classifier(config: Config) -> Classifier:
-    return build_router(config).classify
 
 
 def model_path(config: Config, model: ModelConfig) -> Path:
