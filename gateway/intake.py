@@ -150,10 +150,35 @@ class IntakeService:
                 continue  # a concurrent writer took a key: look again
             except StorageError as exc:
                 log.warning("intake commit failed: %s", exc)
-                for item in leaders:
-                    _fail(item, StorageUnavailableError(str(exc)))
+                await self._commit_one_by_one(leaders, exc)
                 return
         for item, result in zip(leaders, results, strict=True):
+            _resolve(item, result)
+
+    async def _commit_one_by_one(self, leaders: list[_Pending], cause: StorageError) -> None:
+        """After a failed group commit: if the database answers, one record was at fault.
+
+        Each record is then committed on its own, so a record the database
+        refuses fails alone (its raw form kept when even processing it is
+        refused) and the others of its batch are acknowledged as usual.
+        """
+        try:
+            await self._store.ping()
+        except StorageError:
+            for item in leaders:
+                _fail(item, StorageUnavailableError(str(cause)))
+            return
+        for item in leaders:
+            try:
+                try:
+                    [result] = await self._store_and_process([item])
+                except DuplicateKeyError:
+                    [result] = await self._store_and_process([item])
+                except StorageError:
+                    [result] = await self._store_then_isolate([item])
+            except StorageError as exc:
+                _fail(item, StorageUnavailableError(str(exc)))
+                continue
             _resolve(item, result)
 
     async def _normalize(self, item: _Pending) -> None:
@@ -248,20 +273,25 @@ class IntakeService:
                 if row is None:
                     current = await self._store.get_inbound(inbound_id)
                     if current is None:
-                        raise StorageError(f"no inbound record {inbound_id}")
+                        raise LookupError(f"no inbound record {inbound_id}")
                     return _result(current, duplicate=True)
                 draft = self._processor.normalize(raw_from_row(row))
                 [written] = await self._processor.write(tx, [(row.id, draft)], now)
                 await tx.mark_inbound([_mark(row.id, "processed", None, now)])
             return IntakeResult(row.id, False, IntakeStatus.PROCESSED, format_ticket_id(written.ticket_id),
                                 f"M-{written.message_id}", body_sha256=row.body_sha256)
-        except StorageError:
-            raise
-        except Exception as exc:
-            reason = (str(exc) if isinstance(exc, NormalizeError) else f"{type(exc).__name__}: {exc}")
-            reason = (("normalize: " if isinstance(exc, NormalizeError) else "process: ") + reason)[:MAX_ERROR_CHARS]
-            if not isinstance(exc, NormalizeError):
+        except DuplicateKeyError:
+            current = await self._store.get_inbound(inbound_id)  # processed by another process meanwhile
+            if current is None or current.status != "processed":
+                raise
+            return _result(current, duplicate=True)
+        except Exception as exc:  # a database refusal of this record included: it fails alone
+            if isinstance(exc, NormalizeError):
+                reason = f"normalize: {exc}"
+            else:
+                reason = f"{'storage' if isinstance(exc, StorageError) else 'process'}: {type(exc).__name__}: {exc}"
                 log.exception("processing inbound record %s failed", inbound_id)
+            reason = reason[:MAX_ERROR_CHARS]
             async with self._store.transaction() as tx:
                 await tx.mark_inbound([_mark(inbound_id, "failed", reason, now)])
             channel = row.channel if row else "unknown"

@@ -158,3 +158,44 @@ async def test_stop_refuses_new_work_after_finishing_in_flight_work(gateway, htt
         pass
     else:
         raise AssertionError("intake accepted work after close()")
+
+
+async def test_a_record_the_database_refuses_fails_alone_and_its_batch_is_stored(gateway, http, monkeypatch):
+    from storage.repository import Transaction
+
+    real = Transaction.insert_messages
+
+    async def refusing(self, rows):
+        if any("refused by the database" in r["text"] for r in rows):
+            raise StorageError("DataError: value not allowed")  # as a constraint or encoding refusal would
+        return await real(self, rows)
+
+    monkeypatch.setattr(Transaction, "insert_messages", refusing)
+    subjects = ["ok 1", "bad", "ok 2", "ok 3"]
+    bodies = [portal_body(subject=s) for s in subjects]
+    bodies[1]["body"] = "refused by the database"
+    results = await asyncio.gather(*(submit(http, gateway, b) for b in bodies))
+    assert [status for status, _, _ in results] == [202] * 4
+    answers = dict(zip(subjects, (ids for _, ids, _ in results), strict=True))
+    assert all(answers[s]["ticket_id"] for s in ("ok 1", "ok 2", "ok 3"))
+    assert answers["bad"]["status"] == "failed" and answers["bad"]["ticket_id"] is None
+    async with http.get(f"{base(gateway)}/v1/inbound?status=failed", headers=auth(API_TOKEN)) as resp:
+        [failed] = (await resp.json())["inbound"]
+    assert failed["error"].startswith("storage: ")
+    monkeypatch.undo()
+    assert await gateway.intake.replay_failed() == (1, 0)  # once the cause is fixed
+
+
+async def test_with_the_database_down_the_whole_batch_is_refused_quickly(gateway, http, monkeypatch):
+    from storage.repository import Transaction
+
+    async def down(self, rows):
+        raise StorageError("connection refused")
+
+    async def no_ping():
+        raise StorageError("connection refused")
+
+    monkeypatch.setattr(Transaction, "insert_inbound", down)
+    monkeypatch.setattr(gateway.store, "ping", no_ping)
+    results = await asyncio.gather(*(submit(http, gateway, portal_body(subject=f"s{i}")) for i in range(5)))
+    assert {status for status, _, _ in results} == {503}

@@ -86,7 +86,7 @@ async def test_sigkill_after_a_burst_loses_and_duplicates_nothing_acknowledged(d
     async with aiohttp.ClientSession() as session:
         retried = await asyncio.gather(*(post(session, f"{gw2.base}/v1/portal/submissions", i) for i in range(BURST)))
     assert {status for status, _, _ in retried} == {202}
-    for status, key, ids in retried:
+    for _status, key, ids in retried:
         if key in acknowledged:
             assert ids == acknowledged[key]
     assert len(await fetch_all(gw2.base)) == BURST
