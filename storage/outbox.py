@@ -124,6 +124,19 @@ class Outbox:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.004)
 
+    async def _all(self, stmt: Any) -> list[Any]:
+        """A read, retried like `_write` in the rare case SQLite answers busy to a reader."""
+        delay = 0.0005
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                return await self._store._all(stmt)
+            except StorageError as exc:
+                if self.dialect != "sqlite" or "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.004)
+
     @property
     def dialect(self) -> str:
         return self._store.dialect
@@ -206,7 +219,7 @@ class Outbox:
         stmt = select(deliveries).where(
             deliveries.c.key.in_(list(keys)), deliveries.c.claimed_by == worker, deliveries.c.status == "sending"
         )
-        return sorted((_delivery(r) for r in await self._store._all(stmt)), key=lambda r: r.id)
+        return sorted((_delivery(r) for r in await self._all(stmt)), key=lambda r: r.id)
 
     async def next_due(self, now: datetime, destinations: Sequence[str]) -> datetime | None:
         """When the next delivery that is not waiting on another one becomes due."""
@@ -216,7 +229,7 @@ class Outbox:
         stmt = select(func.min(candidate.c.due_at)).where(
             self._claimable(candidate, destinations), candidate.c.due_at > now
         )
-        rows = await self._store._all(stmt)
+        rows = await self._all(stmt)
         value = rows[0][0] if rows else None
         if isinstance(value, str):  # SQLite hands back text when the type is lost
             value = datetime.fromisoformat(value)
@@ -309,8 +322,8 @@ class Outbox:
         ids = sorted(set(ticket_ids))
         if not ids:
             return {}
-        ticket_rows = await self._store._all(select(tickets).where(tickets.c.id.in_(ids)))
-        message_rows = await self._store._all(
+        ticket_rows = await self._all(select(tickets).where(tickets.c.id.in_(ids)))
+        message_rows = await self._all(
             select(messages).where(messages.c.ticket_id.in_(ids)).order_by(messages.c.id)
         )
         found: dict[int, tuple[TicketRow, list[MessageRow]]] = {
@@ -332,7 +345,7 @@ class Outbox:
             .join(inbound, inbound.c.id == messages.c.inbound_id)
             .where(messages.c.id.in_(ids))
         )
-        return {row[0]: bytes(row[1]) for row in await self._store._all(stmt)}
+        return {row[0]: bytes(row[1]) for row in await self._all(stmt)}
 
     # -- operators ---------------------------------------------------------
     async def list(
@@ -344,10 +357,10 @@ class Outbox:
         if destination:
             conditions.append(deliveries.c.destination == destination)
         stmt = select(deliveries).where(*conditions).order_by(deliveries.c.id).limit(limit)
-        return [_delivery(r) for r in await self._store._all(stmt)]
+        return [_delivery(r) for r in await self._all(stmt)]
 
     async def get(self, delivery_id: int) -> DeliveryRow | None:
-        rows = await self._store._all(select(deliveries).where(deliveries.c.id == delivery_id))
+        rows = await self._all(select(deliveries).where(deliveries.c.id == delivery_id))
         return _delivery(rows[0]) if rows else None
 
     async def retry(self, now: datetime, *, ids: Sequence[int] = (), all_dead: bool = False) -> int:
@@ -368,7 +381,7 @@ class Outbox:
 
     async def count_by_status(self) -> dict[str, int]:
         stmt = select(deliveries.c.status, func.count()).group_by(deliveries.c.status)
-        return {status: int(n) for status, n in await self._store._all(stmt)}
+        return {status: int(n) for status, n in await self._all(stmt)}
 
     # -- the ledger of mail the gateway sends ----------------------------
     async def reserve_outbound(
@@ -388,29 +401,24 @@ class Outbox:
         the recipient (an advisory lock on PostgreSQL; SQLite's write lock,
         taken by writing first), so two workers cannot both send.
         """
-        async with self._store.transaction() as tx:
-            conn = tx.connection
+        address = recipient.lower()
+        row = {"message_id": message_id, "ticket_id": ticket_id, "channel": channel, "kind": kind,
+               "recipient": address, "created_at": now}
+
+        async def work(conn: AsyncConnection) -> Reservation:
             if self.dialect == "postgresql":
-                await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:r))"), {"r": recipient.lower()})
+                await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:r))"), {"r": address})
                 mine = (await conn.execute(
                     select(outbound_messages.c.id).where(outbound_messages.c.message_id == message_id)
                 )).first()
                 if mine:
                     return Reservation.ALREADY
-                await conn.execute(outbound_messages.insert().values(
-                    message_id=message_id, ticket_id=ticket_id, channel=channel, kind=kind,
-                    recipient=recipient.lower(), created_at=now))
-            else:
-                claimed = await conn.execute(
-                    outbound_messages.insert().prefix_with("OR IGNORE").values(
-                        message_id=message_id, ticket_id=ticket_id, channel=channel, kind=kind,
-                        recipient=recipient.lower(), created_at=now)
-                )
-                if claimed.rowcount == 0:
-                    return Reservation.ALREADY
+                await conn.execute(outbound_messages.insert().values(**row))
+            elif (await conn.execute(outbound_messages.insert().prefix_with("OR IGNORE").values(**row))).rowcount == 0:
+                return Reservation.ALREADY
             others = (await conn.execute(
                 select(func.count()).select_from(outbound_messages).where(
-                    outbound_messages.c.recipient == recipient.lower(),
+                    outbound_messages.c.recipient == address,
                     outbound_messages.c.kind == kind,
                     outbound_messages.c.created_at >= since,
                     outbound_messages.c.message_id != message_id,
@@ -419,4 +427,6 @@ class Outbox:
             if others:
                 await conn.execute(outbound_messages.delete().where(outbound_messages.c.message_id == message_id))
                 return Reservation.RATE_LIMITED
-        return Reservation.RESERVED
+            return Reservation.RESERVED
+
+        return await self._write(work)
