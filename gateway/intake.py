@@ -111,7 +111,7 @@ class IntakeService:
             pending = _Pending(raw, asyncio.get_running_loop().create_future())
             self._queue.put_nowait(pending)
             try:
-                result = await asyncio.shield(pending.future)
+                result = await pending.future
             except StorageUnavailableError:
                 self._metrics.intake(raw.channel, "storage_error")
                 raise

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import itertools
 import time
 import uuid
 from collections.abc import Callable
@@ -67,9 +68,15 @@ class PortalAdapter:
         self._scope = "portal:" + hashlib.sha256(token.encode()).hexdigest()[:16]
         self._limiter = RateLimiter(config.rate_limit_per_minute) if config.rate_limit_per_minute else None
         self._running_keys: set[str] = set()
+        self._id_prefix = uuid.uuid4().hex
+        self._counter = itertools.count(1)
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post("/v1/portal/submissions", self.submit)]
+
+    def _new_id(self) -> str:
+        """A unique id for a submission without a key: random per process, counted within it."""
+        return f"portal:{self._id_prefix}-{next(self._counter)}"
 
     async def submit(self, request: web.Request) -> web.Response:
         require_bearer(request, self._token)
@@ -90,7 +97,7 @@ class PortalAdapter:
         submission = validate_submission(doc, self._config)
         canonical = orjson.dumps(submission, option=orjson.OPT_SORT_KEYS)
         fingerprint = hashlib.sha256(canonical).hexdigest()
-        external_id = f"{self._scope}:{key}" if key else f"portal:{uuid.uuid4()}"
+        external_id = f"{self._scope}:{key}" if key else self._new_id()
         if key and external_id in self._running_keys:
             raise HttpError(409, "idempotency_key_in_use",
                             "a request with this Idempotency-Key is still being processed")
