@@ -139,7 +139,7 @@ class Transaction:
         """
         result = await insert_returning(self._conn, inbound, rows, ["id", "channel", "external_id"],
                                         skip_conflicts=True)
-        return {(r.channel, r.external_id): r.id for r in result}
+        return {(channel, external_id): id_ for id_, channel, external_id in result}
 
     async def mark_inbound(self, updates: Sequence[dict[str, Any]]) -> None:
         """Set the outcome of records.
@@ -171,11 +171,13 @@ class Transaction:
     # -- tickets and messages -------------------------------------------
     async def insert_tickets(self, rows: Sequence[dict[str, Any]]) -> dict[int, int]:
         """Ids of the new tickets by the inbound record that opened each (`opened_by`)."""
-        return {r.opened_by: r.id for r in await insert_returning(self._conn, tickets, rows, ["id", "opened_by"])}
+        inserted = await insert_returning(self._conn, tickets, rows, ["id", "opened_by"])
+        return {opened_by: id_ for id_, opened_by in inserted}
 
     async def insert_messages(self, rows: Sequence[dict[str, Any]]) -> dict[int, int]:
         """Ids of the new messages by their inbound record."""
-        return {r.inbound_id: r.id for r in await insert_returning(self._conn, messages, rows, ["id", "inbound_id"])}
+        inserted = await insert_returning(self._conn, messages, rows, ["id", "inbound_id"])
+        return {inbound_id: id_ for id_, inbound_id in inserted}
 
     async def touch_tickets(self, ticket_ids: Sequence[int], now: datetime) -> None:
         if ticket_ids:

@@ -76,3 +76,19 @@ async def test_backlog_counts_pending_records_and_their_age(store):
     count, oldest = await store.backlog()
     assert count == 2 and oldest is not None
     assert abs((oldest - old).total_seconds()) < 1
+
+
+async def test_a_failed_transaction_undoes_every_hot_path_insert(store):
+    """The bulk inserts run on the driver connection: they must still be inside the transaction."""
+    now = datetime.now(UTC)
+    with pytest.raises(RuntimeError):
+        async with store.transaction() as tx:
+            ids = await tx.insert_inbound([inbound_row("undone")])
+            [inbound_id] = ids.values()
+            await tx.insert_tickets([{"status": "open", "opened_via": "portal", "subject": "s", "requester": {},
+                                      "requester_key": None, "conversation_key": None, "classification": {},
+                                      "external_ref": None, "opened_by": inbound_id, "created_at": now,
+                                      "updated_at": now}])
+            raise RuntimeError("crash after the inserts")
+    assert await store.count_by_status() == {}
+    assert (await store.list_tickets(channel=None, since=None, limit=10, cursor=None)).tickets == []
