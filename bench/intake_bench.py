@@ -94,6 +94,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--sqlite-synchronous", default="full", choices=["full", "normal"])
     parser.add_argument("--overload", action="store_true", help="finish with a round at 10x the connections")
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -107,6 +108,7 @@ def main() -> int:
     url = args.pg or f"sqlite+aiosqlite:///{work / 'bench.db'}"
     (work / "gw.toml").write_text(
         f'[http]\nport = {gw_port}\n[storage]\nurl = "{url}"\nauto_migrate = true\n'
+        f'sqlite_synchronous = "{args.sqlite_synchronous}"\n'
         f'[smtp]\nenabled = false\n[logging]\nlevel = "WARNING"\n[router]\ndefault_queue = "general"\n'
     )
     env = {**os.environ, "GATEWAY_PORTAL_TOKEN": TOKEN, "GATEWAY_API_TOKEN": "bench-api-token"}
@@ -137,7 +139,7 @@ def main() -> int:
         return {k: sorted(r[k] for r in runs)[len(runs) // 2] for k in runs[0]}  # the median run
 
     b, g = best("bare"), best("gateway")
-    backend = "PostgreSQL" if args.pg else "SQLite (WAL, synchronous=FULL)"
+    backend = "PostgreSQL" if args.pg else f"SQLite (WAL, synchronous={args.sqlite_synchronous.upper()})"
     print(f"durable portal intake vs bare aiohttp handler, c={args.connections}, {args.rounds}x{args.seconds}s, "
           f"median round, {backend}")
     for name, r in (("bare", b), ("gateway", g)):

@@ -45,9 +45,13 @@ class Metrics:
         )
 
     def intake(self, channel: str, outcome: str, seconds: float | None = None) -> None:
-        self._intakes.labels(channel, outcome).inc()
+        self._intakes_of(channel, outcome).inc()
         if seconds is not None:
             self._latency_of(channel).observe(seconds)
+
+    @functools.cache  # noqa: B019 - one child per label set, for the life of the metrics
+    def _intakes_of(self, channel: str, outcome: str) -> Any:
+        return self._intakes.labels(channel, outcome)
 
     @functools.cache  # noqa: B019 - one child per channel, for the life of the metrics
     def _latency_of(self, channel: str) -> Any:
