@@ -59,6 +59,7 @@ class EmailNormalizer:
             mail_from=mail_from if isinstance(mail_from, str) else None,
             rcpt_tos=tuple(str(a) for a in meta.get("rcpt_tos") or ()),
             settings=self._settings,
+            external_id=raw.external_id,  # the adapter's, so the record and its message always agree
         )
         if self._flood is not None:
             draft = replace(draft, extras={**draft.extras, "flood_limit": self._flood})

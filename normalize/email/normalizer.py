@@ -56,8 +56,13 @@ def normalize_email(
     mail_from: str | None = None,
     rcpt_tos: tuple[str, ...] = (),
     settings: EmailSettings = EmailSettings(),  # frozen: sharing the default is safe
+    external_id: str | None = None,
 ) -> tuple[MessageDraft, list[ExtractedAttachment]]:
-    """Normalize one email; `mail_from`/`rcpt_tos` are the SMTP envelope when known."""
+    """Normalize one email; `mail_from`/`rcpt_tos` are the SMTP envelope when known.
+
+    `external_id` is `email_external_id(raw)` when the caller already has it
+    (a stored record's key); it is computed here otherwise.
+    """
     raw = bytes(raw)
     if not raw.strip():
         raise NormalizeError("empty message")
@@ -117,7 +122,7 @@ def normalize_email(
     draft = MessageDraft(
         channel=Channel.EMAIL,
         transport=transport,
-        external_id=email_external_id(raw),
+        external_id=external_id if external_id is not None else email_external_id(raw),
         kind=kind,
         requester=Requester(name=sender.name, email=sender.email, language=_language(headers)),
         subject=subject,

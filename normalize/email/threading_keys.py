@@ -2,7 +2,11 @@
 
 `email_external_id` is also the dedup key of a stored email, so it must be
 computed the same way from the same bytes every time: it reads only the
-first Message-ID header of the top-level header block.
+first Message-ID header of the top-level header block. Both the SMTP adapter
+and the normalizer need it, so it scans the header block's lines itself
+instead of parsing it: the same line splitting, header-line test, unfolding
+and value decoding as the stdlib feed parser (`policy.default`) applies, so
+the result is the one a parse would give (the tests compare the two).
 """
 
 from __future__ import annotations
@@ -10,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import re
 
-from normalize.email.parse import parse_header_block, raw_headers
 from normalize.sanitize import clean_header_value
 from normalize.schema import ThreadHint
 
@@ -27,19 +30,50 @@ _PREFIX = re.compile(
 )
 
 
+# As email.feedparser: lines end at CRLF, CR or LF; the header block goes on
+# while lines look like a header, a continuation or an mbox "From " line.
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+_HEADER_LINE = re.compile(rb"From |[\041-\071\073-\176]*:|[\t ]")
+
+
 def email_external_id(raw: bytes) -> str:
     """The Message-ID without angle brackets, else `sha256:<hex of raw>`."""
-    value = message_id_value(_first_header(raw, "message-id"))
+    value = message_id_value(first_message_id_header(raw))
     return value if value else "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-def _first_header(raw: bytes, name: str) -> str | None:
-    """One header of the top-level block, parsing no MIME structure."""
-    message = parse_header_block(raw)
-    for key, value in raw_headers(message):
-        if key.strip().lower() == name:
-            return value
-    return None
+def first_message_id_header(raw: bytes) -> str | None:
+    """The raw value of the first Message-ID header of the top-level block, unfolded as the parser does.
+
+    The feed parser's rules, on bytes: a line that is no header line ends
+    the block (the empty separator included); a continuation line (leading
+    space or tab) extends the header before it, unless that was no header (a
+    "From " line, a line starting with ":", the first line); the value is
+    the rest of the first line without leading blanks plus the continuation
+    lines as they are, without the final line end, decoded as ASCII with
+    surrogate escapes. Nothing but that one value is decoded.
+    """
+    pos, size = 0, len(raw)
+    collecting: list[bytes] | None = None  # the Message-ID header's lines, once found
+    while pos < size:
+        match = _LINE_END.search(raw, pos)
+        end = match.end() if match else size
+        if not _HEADER_LINE.match(raw, pos, end):
+            break
+        first = raw[pos : pos + 1]
+        if first in (b" ", b"\t"):
+            if collecting is not None:
+                collecting.append(raw[pos:end])
+        elif collecting is not None:
+            break  # the Message-ID header is complete
+        elif not raw.startswith(b"From ", pos):
+            colon = raw.find(b":", pos, end)
+            if colon > pos and raw[pos:colon].lower() == b"message-id":
+                collecting = [raw[colon + 1 : end].lstrip(b" \t")]
+        pos = end
+    if collecting is None:
+        return None
+    return b"".join(collecting).rstrip(b"\r\n").decode("ascii", "surrogateescape")
 
 
 def message_id_value(raw: str | None) -> str | None:
