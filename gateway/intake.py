@@ -315,30 +315,30 @@ class IntakeService:
 
     async def recover(self) -> int:
         """Process records a crash left stored but unprocessed; returns how many."""
-        return await self._reprocess("pending", ("pending",))
+        ok, still_failed = await self._reprocess("pending")
+        return ok + still_failed
 
     async def replay_failed(self, ids: list[int] | None = None) -> tuple[int, int]:
         """Re-run failed records (all, or the given ids); returns (processed, still failed)."""
-        if ids is not None:
-            results = [await self.process_stored(i, ("failed",)) for i in ids]
-        else:
-            results = []
-            after = 0
-            while chunk := await self._store.inbound_ids("failed", 500, after):
-                results += [await self.process_stored(i, ("failed",)) for i in chunk]
-                after = chunk[-1]
+        if ids is None:
+            return await self._reprocess("failed")
+        results = [await self.process_stored(i, ("failed",)) for i in ids]
         ok = sum(1 for r in results if r.status == IntakeStatus.PROCESSED)
         return ok, len(results) - ok
 
-    async def _reprocess(self, status: str, statuses: tuple[str, ...]) -> int:
-        done = 0
+    async def _reprocess(self, status: str) -> tuple[int, int]:
+        """Process every record in `status` one by one, in id order; (processed, failed)."""
+        ok = failed = 0
         after = 0
         while chunk := await self._store.inbound_ids(status, 500, after):
             for inbound_id in chunk:
-                await self.process_stored(inbound_id, statuses)
-                done += 1
+                result = await self.process_stored(inbound_id, (status,))
+                if result.status == IntakeStatus.PROCESSED:
+                    ok += 1
+                else:
+                    failed += 1
             after = chunk[-1]
-        return done
+        return ok, failed
 
 
 def _merge_repeats(batch: list[_Pending]) -> list[_Pending]:
