@@ -109,11 +109,6 @@ class Transaction:
         """The transaction's connection, for repositories of other tables in this package."""
         return self._conn
 
-    @asynccontextmanager
-    async def savepoint(self) -> AsyncIterator[None]:
-        async with self._conn.begin_nested():
-            yield
-
     # -- inbound ---------------------------------------------------------
     async def find_inbound(
         self, keys: Sequence[tuple[str, str]], idempotency_keys: Sequence[str]
@@ -237,16 +232,6 @@ class Transaction:
         )
         count, newest = (await self._conn.execute(stmt)).one()
         return int(count), (int(newest) if newest is not None else None)
-
-    async def message_by_inbound_external_id(self, channel: str, external_id: str) -> MessageRow | None:
-        stmt = (
-            select(messages)
-            .where(messages.c.channel == channel, messages.c.external_id == external_id)
-            .order_by(messages.c.id)
-            .limit(1)
-        )
-        row = (await self._conn.execute(stmt)).first()
-        return MessageRow(**row._mapping) if row else None
 
     # -- outbox ----------------------------------------------------------
     async def insert_deliveries(self, rows: Sequence[dict[str, Any]]) -> None:
