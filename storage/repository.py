@@ -339,11 +339,7 @@ class Store:
     async def backlog(self) -> tuple[int, datetime | None]:
         """Records stored but not yet processed, and the oldest one's receipt time."""
         stmt = select(func.count(), func.min(inbound.c.received_at)).where(inbound.c.status == "pending")
-        count, oldest = (await self._all(stmt))[0]
-        if oldest is not None and oldest.tzinfo is None:
-            from datetime import UTC
-
-            oldest = oldest.replace(tzinfo=UTC)
+        count, oldest = (await self._all(stmt))[0]  # min() keeps the column's type: an aware UTC time
         return int(count), oldest
 
     async def count_by_status(self) -> dict[str, int]:
