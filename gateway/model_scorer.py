@@ -1,38 +1,40 @@
-"""Scoring one message with the trained pipeline, fast enough for the intake path, with the same result.
+"""Scoring messages with the trained pipeline, fast enough for the intake path, with the same result.
 
-The processor classifies each new ticket on its own, inside the write
-transaction. Called with one text, scikit-learn's pipeline spends about 5 ms
-on validation and a joblib round per FeatureUnion call, and the character
-n-grams are recomputed for every word of every message: many times the cost
-of storing the record. This module reads the fitted vectorizers' vocabulary
-and IDF weights and the logistic regression's coefficients once, and scores a
-text with dictionary look-ups and one small matrix product; a word's
-character n-grams are cached (words repeat across messages), bounded in size.
+The processor classifies a batch of new tickets inside the write
+transaction. scikit-learn's pipeline spends milliseconds per call on
+validation and a joblib round per FeatureUnion call, and recomputes every
+word's character n-grams in Python for every message: many times the cost of
+storing the record. This module reads the fitted vectorizers' vocabulary and
+IDF weights and the logistic regression's coefficients once. When every
+vectorizer works within words (the shape `router.training` builds: word
+unigrams and `char_wb` n-grams), a message is handled in Python only as its
+words (split, counted); what each word contributes to every vectorizer is
+computed once and cached (words repeat across messages, bounded in size), and
+a batch's counting, TF-IDF weighting and scoring are a few sparse matrix
+operations. Other vectorizers are counted text by text with their analyzer.
 
-It is only used when it reproduces the pipeline: `compile` accepts only the
-shape `router.training.build_pipeline` makes (TF-IDF vectorizers in a
-FeatureUnion, then a logistic regression), and checks its probabilities
-against the pipeline's own on probe texts; any other model, or a
-scikit-learn release that computes differently, keeps the plain pipeline.
+It is only used when it reproduces the pipeline: `compile` accepts only
+TF-IDF vectorizers in a FeatureUnion, then a logistic regression, and checks
+its probabilities against the pipeline's own on probe texts; any other model,
+or a scikit-learn release that computes differently, keeps the plain pipeline.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import chain
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sparse  # type: ignore[import-untyped]
 
-from normalize.schema import MessageDraft
 from router.classifier import Classifier
-from router.features import draft_features
 
 WORD_CACHE_SIZE = 200_000
-"""Distinct words whose n-gram columns are kept; the cache is emptied when full (a few tens of MB at most)."""
+"""Distinct words whose contribution is kept; the cache is emptied when full (tens of MB at most)."""
 TOLERANCE = 1e-9
+DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 PROBES = (
     "",
     "   ",
@@ -41,86 +43,135 @@ PROBES = (
     "Akun saya terkunci, saya lupa kata sandi.\n\n__channel__portal __portal_category__billing",
     "Der Drucker im 3. Stock druckt nur leere Seiten — Ärgerlich. ÄÖÜ ß",
     "Здравствуйте, принтер не печатает. 打印机坏了 ☺ a b c dd eee ffff",
+    "tab\tseparated\x1cfile\u00a0sep\u2028line a-b a_b 'quoted' x.y.z vpn vpn VPN Vpn",
 )
 
 
-class _Block:
-    """One TF-IDF vectorizer of the union: its columns start at `offset` of the model's features."""
+class _Vectorizer:
+    """One fitted TF-IDF vectorizer of the union; its columns start at `offset` of the model's features."""
 
     def __init__(self, vectorizer: Any, offset: int) -> None:
         self.offset = offset
         self.vocabulary: dict[str, int] = vectorizer.vocabulary_
         self.size = len(self.vocabulary)
-        self.idf: np.ndarray | None = np.asarray(vectorizer.idf_, dtype=np.float64) if vectorizer.use_idf else None
+        self.idf = np.asarray(vectorizer.idf_, dtype=np.float64) if vectorizer.use_idf else np.ones(self.size)
         self.sublinear = bool(vectorizer.sublinear_tf)
         self.norm: str | None = vectorizer.norm
-        self._analyze: Callable[[str], list[str]] = vectorizer.build_analyzer()
+        self.analyzer: str = vectorizer.analyzer
+        self.ngram_range: tuple[int, int] = tuple(vectorizer.ngram_range)
+        self.lowercase = bool(vectorizer.lowercase)
+        self.per_word = (vectorizer.strip_accents is None and vectorizer.tokenizer is None) and (
+            self.analyzer == "char_wb"
+            or (
+                self.analyzer == "word"
+                and self.ngram_range == (1, 1)
+                and vectorizer.token_pattern == DEFAULT_TOKEN_PATTERN
+                and vectorizer.stop_words is None
+            )
+        )
+        self.analyze: Callable[[str], list[str]] = vectorizer.build_analyzer()
+        self.tokenize: Callable[[str], list[str]] = vectorizer.build_tokenizer()
 
-    def columns(self, text: str) -> Iterable[int]:
-        """The vocabulary column of every n-gram of the text that the model knows, repeats included."""
-        vocabulary = self.vocabulary
-        return [column for gram in self._analyze(text) if (column := vocabulary.get(gram)) is not None]
+    def columns(self, text: str) -> list[int]:
+        """The column (in the model's features) of every n-gram of the text the model knows, repeats included."""
+        vocabulary, offset = self.vocabulary, self.offset
+        return [column + offset for gram in self.analyze(text) if (column := vocabulary.get(gram)) is not None]
 
-    def weights(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """(column indices in the model's features, TF-IDF values), as the vectorizer's transform gives them."""
-        counts = Counter(self.columns(text))
-        columns = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
-        values = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
-        if self.sublinear:
-            values = np.log(values) + 1.0
-        if self.idf is not None:
-            values *= self.idf[columns]
-        if self.norm == "l2":
-            length = float(np.sqrt(values @ values))
-        elif self.norm == "l1":
-            length = float(np.abs(values).sum())
-        else:
-            length = 0.0
-        if length > 0.0:
-            values /= length
-        return columns + self.offset, values
+    def word_columns(self, word: str) -> list[int]:
+        """`columns` for one already preprocessed word (`per_word` vectorizers only)."""
+        if self.analyzer == "word":
+            grams = self.tokenize(word)
+        else:  # scikit-learn's `_char_wb_ngrams`: padded with a space, a short word counted once
+            padded, grams = f" {word} ", []
+            low, high = self.ngram_range
+            for n in range(low, high + 1):
+                grams += [padded[start : start + n] for start in range(max(1, len(padded) - n + 1))]
+                if len(padded) <= n:
+                    break
+        vocabulary, offset = self.vocabulary, self.offset
+        return [column + offset for gram in grams if (column := vocabulary.get(gram)) is not None]
 
 
-class _WordNgramBlock(_Block):
-    """`char_wb`: n-grams never cross a word, so each word's columns are computed once and cached."""
+class _Counts:
+    """Term counts of a batch of texts over the model's features: (texts x features), CSR, no repeats."""
 
-    def __init__(self, vectorizer: Any, offset: int) -> None:
-        super().__init__(vectorizer, offset)
-        self._preprocess: Callable[[str], str] = vectorizer.build_preprocessor()
-        self._low, self._high = vectorizer.ngram_range
-        self._cache: dict[str, tuple[int, ...]] = {}
+    def __init__(self, vectorizers: Sequence[_Vectorizer]) -> None:
+        self.vectorizers = tuple(vectorizers)
+        self.features = sum(v.size for v in vectorizers)
 
-    def columns(self, text: str) -> Iterable[int]:
-        cache = self._cache
-        words = self._preprocess(text).split()
-        missing = [word for word in words if word not in cache]
-        if missing and len(cache) + len(missing) > WORD_CACHE_SIZE:
-            cache.clear()
-            missing = words
-        for word in missing:
-            cache[word] = self._word_columns(word)
-        return chain.from_iterable(cache[word] for word in words)
+    def __call__(self, texts: Sequence[str]) -> Any:
+        indptr = [0]
+        indices: list[int] = []
+        for text in texts:
+            for vectorizer in self.vectorizers:
+                indices += vectorizer.columns(text)
+            indptr.append(len(indices))
+        matrix = sparse.csr_matrix(
+            (np.ones(len(indices)), np.asarray(indices, dtype=np.int32), np.asarray(indptr, dtype=np.int32)),
+            shape=(len(texts), self.features),
+        )
+        matrix.sum_duplicates()
+        return matrix
 
-    def _word_columns(self, word: str) -> tuple[int, ...]:
-        """scikit-learn's `_char_wb_ngrams` for one word: padded with a space, a short word counted once."""
-        padded = f" {word} "
-        length = len(padded)
-        grams = []
-        for n in range(self._low, self._high + 1):
-            grams += [padded[start : start + n] for start in range(max(1, length - n + 1))]
-            if length <= n:
-                break
-        vocabulary = self.vocabulary
-        return tuple(column for gram in grams if (column := vocabulary.get(gram)) is not None)
+
+class _WordCounts(_Counts):
+    """Counts when no n-gram crosses a word: (texts x words) times (words x features), one sparse product."""
+
+    def __init__(self, vectorizers: Sequence[_Vectorizer]) -> None:
+        super().__init__(vectorizers)
+        self.lowercase = vectorizers[0].lowercase
+        self._cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def __call__(self, texts: Sequence[str]) -> Any:
+        batch_words: dict[str, int] = {}
+        word_indices: list[int] = []
+        word_counts: list[int] = []
+        indptr = [0]
+        for text in texts:
+            for word, count in Counter((text.lower() if self.lowercase else text).split()).items():
+                index = batch_words.get(word)
+                if index is None:
+                    index = batch_words[word] = len(batch_words)
+                word_indices.append(index)
+                word_counts.append(count)
+            indptr.append(len(word_indices))
+        per_text = sparse.csr_matrix(
+            (np.asarray(word_counts, dtype=np.float64), np.asarray(word_indices, dtype=np.int32),
+             np.asarray(indptr, dtype=np.int32)),
+            shape=(len(texts), len(batch_words)),
+        )
+        grams = [self._word(word) for word in batch_words]
+        word_indptr = np.zeros(len(grams) + 1, dtype=np.int64)
+        np.cumsum([len(columns) for columns, _ in grams], out=word_indptr[1:])
+        per_word = sparse.csr_matrix(
+            (np.concatenate([counts for _, counts in grams] or [np.zeros(0)]),
+             np.concatenate([columns for columns, _ in grams] or [np.zeros(0, dtype=np.int32)]),
+             word_indptr),
+            shape=(len(grams), self.features),
+        )
+        return (per_text @ per_word).tocsr()
+
+    def _word(self, word: str) -> tuple[np.ndarray, np.ndarray]:
+        """(columns, counts) of one word's known n-grams in every vectorizer."""
+        found = self._cache.get(word)
+        if found is None:
+            if len(self._cache) >= WORD_CACHE_SIZE:
+                self._cache.clear()
+            counted = Counter(column for v in self.vectorizers for column in v.word_columns(word))
+            found = self._cache[word] = (
+                np.fromiter(counted.keys(), dtype=np.int32, count=len(counted)),
+                np.fromiter(counted.values(), dtype=np.float64, count=len(counted)),
+            )
+        return found
 
 
 @dataclass(frozen=True, eq=False)
 class FastScorer:
-    """Class probabilities of one feature text, equal to `pipeline.predict_proba([text])[0]`."""
+    """Class probabilities of feature texts, equal to `pipeline.predict_proba(texts)`."""
 
-    blocks: tuple[_Block, ...]
+    counts: _Counts
     weights: np.ndarray
-    """The coefficients as (features, classes), so a message's columns are contiguous rows."""
+    """The coefficients as (features, classes)."""
     intercept: np.ndarray
     binary: bool
     labels: tuple[str, ...] = field(default=())
@@ -135,8 +186,10 @@ class FastScorer:
         if scorer is None:
             return None
         expected = pipeline.predict_proba(list(probes))
-        for text, row in zip(probes, expected, strict=True):
-            if not np.allclose(scorer.probabilities(text), row, rtol=0.0, atol=TOLERANCE):
+        together = scorer.probabilities_many(probes)
+        alone = np.array([scorer.probabilities(text) for text in probes]).reshape(expected.shape)
+        for got in (together, alone):
+            if not np.allclose(got, expected, rtol=0.0, atol=TOLERANCE):
                 return None
         return scorer
 
@@ -153,40 +206,61 @@ class FastScorer:
             return None
         if not isinstance(model, LogisticRegression):
             return None
-        blocks: list[_Block] = []
+        vectorizers: list[_Vectorizer] = []
         offset = 0
         for _name, vectorizer in union.transformer_list:
             if not _plain_tfidf(vectorizer, TfidfVectorizer):
                 return None
-            block_type = _WordNgramBlock if vectorizer.analyzer == "char_wb" else _Block
-            blocks.append(block_type(vectorizer, offset))
-            offset += blocks[-1].size
+            vectorizers.append(_Vectorizer(vectorizer, offset))
+            offset += vectorizers[-1].size
         coef = np.asarray(model.coef_, dtype=np.float64)
         if coef.shape[1] != offset:
             return None
+        per_word = all(v.per_word for v in vectorizers) and len({v.lowercase for v in vectorizers}) == 1
         return cls(
-            blocks=tuple(blocks),
+            counts=_WordCounts(vectorizers) if per_word else _Counts(vectorizers),
             weights=np.ascontiguousarray(coef.T),
             intercept=np.asarray(model.intercept_, dtype=np.float64),
             binary=len(model.classes_) == 2,
             labels=tuple(str(label) for label in model.classes_),
         )
 
-    def probabilities(self, text: str) -> np.ndarray:
-        scores = self.intercept.copy()
-        for block in self.blocks:
-            columns, values = block.weights(text)
-            if len(columns):
-                scores += values @ self.weights[columns]
+    def tfidf(self, texts: Sequence[str]) -> Any:
+        """The union's `transform`: per vectorizer, sublinear TF, IDF, then each row normalized."""
+        matrix = self.counts(texts)
+        data, columns = matrix.data, matrix.indices
+        rows = np.repeat(np.arange(len(texts)), np.diff(matrix.indptr))
+        for vectorizer in self.counts.vectorizers:
+            mine = (columns >= vectorizer.offset) & (columns < vectorizer.offset + vectorizer.size)
+            values = data[mine]
+            if vectorizer.sublinear:
+                values = np.log(values) + 1.0
+            values *= vectorizer.idf[columns[mine] - vectorizer.offset]
+            if vectorizer.norm is not None:
+                weights = values * values if vectorizer.norm == "l2" else np.abs(values)
+                lengths = np.bincount(rows[mine], weights=weights, minlength=len(texts))
+                if vectorizer.norm == "l2":
+                    lengths = np.sqrt(lengths)
+                lengths[lengths == 0.0] = 1.0
+                values /= lengths[rows[mine]]
+            data[mine] = values
+        return matrix
+
+    def probabilities_many(self, texts: Sequence[str]) -> np.ndarray:
+        """One row of class probabilities per text."""
+        scores = np.asarray(self.tfidf(texts) @ self.weights) + self.intercept
         if self.binary:
-            positive = 1.0 / (1.0 + np.exp(-scores[0]))
-            return np.array([1.0 - positive, positive])
-        exp = np.exp(scores - scores.max())
-        return np.asarray(exp / exp.sum())
+            positive = 1.0 / (1.0 + np.exp(-scores[:, 0]))
+            return np.column_stack([1.0 - positive, positive])
+        exp = np.exp(scores - scores.max(axis=1, keepdims=True))
+        return np.asarray(exp / exp.sum(axis=1, keepdims=True))
+
+    def probabilities(self, text: str) -> np.ndarray:
+        return self.probabilities_many([text])[0]
 
 
 def _plain_tfidf(vectorizer: Any, tfidf_type: Any) -> bool:
-    """A fitted TfidfVectorizer on text, with a built-in analyzer and float64 output."""
+    """A fitted TfidfVectorizer on text, with a built-in analyzer and preprocessor and float64 output."""
     return (
         type(vectorizer) is tfidf_type
         and vectorizer.input == "content"
@@ -194,14 +268,14 @@ def _plain_tfidf(vectorizer: Any, tfidf_type: Any) -> bool:
         and not vectorizer.binary
         and vectorizer.dtype in (np.float64, "float64")
         and vectorizer.norm in (None, "l1", "l2")
-        and (vectorizer.analyzer != "char_wb" or vectorizer.preprocessor is None)
+        and vectorizer.preprocessor is None
         and hasattr(vectorizer, "vocabulary_")
     )
 
 
 @dataclass(frozen=True, slots=True)
 class FastClassifier(Classifier):
-    """A `Classifier` whose `predict` uses the compiled scorer (None: the pipeline, as before)."""
+    """A `Classifier` whose predictions use the compiled scorer (None: the pipeline, as before)."""
 
     scorer: FastScorer | None = None
 
@@ -210,9 +284,11 @@ class FastClassifier(Classifier):
         scorer = FastScorer.compile(classifier.pipeline)
         return cls(pipeline=classifier.pipeline, name=classifier.name, metadata=classifier.metadata, scorer=scorer)
 
-    def predict(self, draft: MessageDraft) -> tuple[str, float]:
+    def predict_features(self, texts: Sequence[str]) -> list[tuple[str, float]]:
         if self.scorer is None:
-            return Classifier.predict(self, draft)
-        row = self.scorer.probabilities(draft_features(draft))
-        best = int(np.argmax(row))
-        return self.scorer.labels[best], float(row[best])
+            return Classifier.predict_features(self, texts)
+        if not texts:
+            return []
+        rows = self.scorer.probabilities_many(texts)
+        best = np.argmax(rows, axis=1)
+        return [(self.scorer.labels[b], float(rows[i, b])) for i, b in enumerate(best.tolist())]

@@ -23,8 +23,9 @@ from storage.repository import InboundRow, Transaction
 log = logging.getLogger("gateway.processing")
 
 Normalizer = Callable[[RawInbound], MessageDraft]
-Classifier = Callable[[MessageDraft, datetime], dict[str, Any]]
-"""Returns the classification: queue, category, priority, tags, decided_by, and why."""
+Classifier = Callable[[Sequence[MessageDraft], datetime], list[dict[str, Any]]]
+"""Classifies the drafts that open tickets, a batch at a time (a model scores a batch for much less
+than its drafts one by one): queue, category, priority, tags, decided_by, and why, for each."""
 DeliveryPlanner = Callable[[int, int, MessageDraft, str, dict[str, Any], datetime], list[dict[str, Any]]]
 """(ticket id, message id, draft, event, classification, now) -> outbox rows to write."""
 
@@ -39,8 +40,11 @@ class Written:
 
 
 def default_classifier(queue: str = "general") -> Classifier:
-    def classify(_draft: MessageDraft, _now: datetime) -> dict[str, Any]:
-        return {"queue": queue, "category": None, "priority": "normal", "tags": [], "decided_by": "default"}
+    def classify(drafts: Sequence[MessageDraft], _now: datetime) -> list[dict[str, Any]]:
+        return [
+            {"queue": queue, "category": None, "priority": "normal", "tags": [], "decided_by": "default"}
+            for _ in drafts
+        ]
 
     return classify
 
@@ -120,31 +124,27 @@ class Processor:
                 if requester:
                     by_requester.setdefault(requester, []).append(index)
 
-        new_rows: list[dict[str, Any]] = []
-        new_positions: list[int] = []
-        classifications: dict[int, dict[str, Any]] = {}
-        for position, ((inbound_id, _), (draft, ticket_id, batch_index, _reason)) in enumerate(
-            zip(items, plans, strict=True)
-        ):
-            if ticket_id is None and batch_index is None:
-                classification = self._classify(draft, now)
-                classifications[position] = classification
-                new_positions.append(position)
-                new_rows.append(
-                    {
-                        "status": "suppressed" if draft.kind in SUPPRESSED_KINDS else "open",
-                        "opened_via": draft.channel.value,
-                        "subject": draft.subject,
-                        "requester": draft.requester.to_json(),
-                        "requester_key": next(iter(draft.requester.identity_keys()), None),
-                        "conversation_key": _conversation_key(draft),
-                        "classification": classification,
-                        "external_ref": None,
-                        "opened_by": inbound_id,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                )
+        new_positions = [p for p, plan in enumerate(plans) if plan[1] is None and plan[2] is None]
+        classifications = dict(
+            zip(new_positions, self._classify([plans[p][0] for p in new_positions], now), strict=True)
+        )
+        new_rows = [
+            {
+                "status": "suppressed" if draft.kind in SUPPRESSED_KINDS else "open",
+                "opened_via": draft.channel.value,
+                "subject": draft.subject,
+                "requester": draft.requester.to_json(),
+                "requester_key": _requester_key(draft),
+                "conversation_key": _conversation_key(draft),
+                "classification": classifications[position],
+                "external_ref": None,
+                "opened_by": items[position][0],
+                "created_at": now,
+                "updated_at": now,
+            }
+            for position in new_positions
+            for draft in (plans[position][0],)
+        ]
         new_ids = await tx.insert_tickets(new_rows)
         ticket_of = {p: new_ids[items[p][0]] for p in new_positions}
 

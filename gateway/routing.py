@@ -13,6 +13,7 @@ recovery after a crash) routes it exactly as it was first routed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.config import Config, ConfigError
 from normalize.schema import MessageDraft
 from router.config import ModelConfig, RouterConfig, parse_router_config
-from router.decide import Decision, decide
+from router.decide import Decision, decide, decide_many
 from router.errors import ModelFileError, RouterConfigError
 
 if TYPE_CHECKING:
@@ -41,9 +42,10 @@ class Router:
     def decide(self, draft: MessageDraft) -> Decision:
         return decide(draft, self.config, now=draft.received_at, classifier=self.model)
 
-    def classify(self, draft: MessageDraft, _now: datetime) -> dict[str, Any]:
-        """The processor's classifier; ignores the processing time on purpose (see the module doc)."""
-        return self.decide(draft).to_json()
+    def classify(self, drafts: Sequence[MessageDraft], _now: datetime) -> list[dict[str, Any]]:
+        """The processor's classifier, a batch at a time; ignores the processing time (see the module doc)."""
+        items = [(draft, draft.received_at) for draft in drafts]
+        return [decision.to_json() for decision in decide_many(items, self.config, classifier=self.model)]
 
 
 def build_router(config: Config) -> Router:

@@ -35,6 +35,10 @@ class Classifier:
         """The most probable label and its probability."""
         return self.predict_features([draft_features(draft)])[0]
 
+    def predict_many(self, drafts: Sequence[MessageDraft]) -> list[tuple[str, float]]:
+        """`predict` for several drafts in one call, which costs much less per draft."""
+        return self.predict_features([draft_features(draft) for draft in drafts])
+
     def predict_features(self, texts: Sequence[str]) -> list[tuple[str, float]]:
         """Top label and probability for each feature text (see `router.features`)."""
         labels = self.labels

@@ -7,6 +7,7 @@ not, so a ticket's classification can always be explained after the fact.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -76,28 +77,56 @@ def decide(
     hint: rules may test it and the model reads it, and it becomes the
     category when nothing else sets one, without changing `decided_by`.
     """
-    hint = draft.category_hint.strip() if draft.category_hint and draft.category_hint.strip() else None
-    tried: list[Attempt] = []
-    if config.rules:  # facts cost more than everything else here: only when a rule reads them
-        facts = MessageFacts.from_draft(draft, now)
-        for rule in config.rules:
-            verdict = rule.test(facts)
-            tried.append(Attempt(rule.name, verdict.matched, verdict.reason))
-            if verdict.matched:
-                return _by_rule(rule, config, hint, tried)
-    if classifier is not None:
-        decision = _by_model(draft, classifier, config, hint, tried)
-        if decision is not None:
-            return decision
-    return Decision(
-        queue=config.default_queue,
-        category=hint,
-        priority=config.default_priority,
-        tags=(),
-        decided_by="default",
-        confidence=None,
-        tried=tuple(tried),
-    )
+    return decide_many([(draft, now)], config, classifier=classifier)[0]
+
+
+def decide_many(
+    items: Sequence[tuple[MessageDraft, datetime]],
+    config: RouterConfig,
+    *,
+    classifier: Classifier | None = None,
+) -> list[Decision]:
+    """`decide` for (draft, now) pairs; the model scores every draft no rule decided in one call."""
+    decisions: list[Decision | None] = []
+    undecided: list[tuple[int, list[Attempt]]] = []
+    for draft, now in items:
+        tried: list[Attempt] = []
+        decisions.append(_by_rules(draft, config, now, tried))
+        if decisions[-1] is None:
+            undecided.append((len(decisions) - 1, tried))
+    if classifier is not None and undecided:
+        predictions = classifier.predict_many([items[i][0] for i, _ in undecided])
+        for (i, tried), prediction in zip(undecided, predictions, strict=True):
+            decisions[i] = _by_model(items[i][0], prediction, classifier, config, tried)
+    for i, tried in undecided:
+        if decisions[i] is None:
+            decisions[i] = Decision(
+                queue=config.default_queue,
+                category=_hint(items[i][0]),
+                priority=config.default_priority,
+                tags=(),
+                decided_by="default",
+                confidence=None,
+                tried=tuple(tried),
+            )
+    return [decision for decision in decisions if decision is not None]
+
+
+def _hint(draft: MessageDraft) -> str | None:
+    return draft.category_hint.strip() if draft.category_hint and draft.category_hint.strip() else None
+
+
+def _by_rules(draft: MessageDraft, config: RouterConfig, now: datetime, tried: list[Attempt]) -> Decision | None:
+    """The first matching rule's decision, or None; every rule tested is appended to `tried`."""
+    if not config.rules:  # facts cost more than everything else here: only when a rule reads them
+        return None
+    facts = MessageFacts.from_draft(draft, now)
+    for rule in config.rules:
+        verdict = rule.test(facts)
+        tried.append(Attempt(rule.name, verdict.matched, verdict.reason))
+        if verdict.matched:
+            return _by_rule(rule, config, _hint(draft), tried)
+    return None
 
 
 def _by_rule(rule: Rule, config: RouterConfig, hint: str | None, tried: list[Attempt]) -> Decision:
@@ -115,15 +144,15 @@ def _by_rule(rule: Rule, config: RouterConfig, hint: str | None, tried: list[Att
 
 def _by_model(
     draft: MessageDraft,
+    prediction: tuple[str, float],
     classifier: Classifier,
     config: RouterConfig,
-    hint: str | None,
     tried: list[Attempt],
 ) -> Decision | None:
     """The model's decision when it is confident enough, else None (the attempt is recorded either way)."""
     name = config.model.name if config.model else classifier.name
     threshold = config.model.threshold if config.model else DEFAULT_MODEL_THRESHOLD
-    label, confidence = classifier.predict(draft)
+    label, confidence = prediction
     confident = confidence >= threshold
     comparison = ">=" if confident else "<"
     tried.append(
@@ -136,7 +165,7 @@ def _by_model(
     queue, _, category = label.partition("/")
     return Decision(
         queue=queue or config.default_queue,
-        category=category or hint,
+        category=category or _hint(draft),
         priority=config.default_priority,
         tags=(),
         decided_by=f"model:{name}",

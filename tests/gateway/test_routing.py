@@ -167,9 +167,9 @@ def test_hours_are_decided_at_the_receipt_time_so_a_replay_decides_the_same(tmp_
     router = build_router(config_with({"default_queue": "night", "rules": [rule]}, tmp_path))
     draft = make_draft(received_at=MONDAY_10_UTC)  # 11:00 in Budapest
     sunday_night = datetime(2026, 3, 8, 23, 0, tzinfo=UTC)
-    assert router.classify(draft, sunday_night)["decided_by"] == "rule:office"
+    assert router.classify([draft], sunday_night)[0]["decided_by"] == "rule:office"
     late = replace(draft, received_at=datetime(2026, 3, 2, 16, 30, tzinfo=UTC))  # 17:30 in Budapest
-    assert router.classify(late, MONDAY_10_UTC)["queue"] == "night"
+    assert router.classify([late], MONDAY_10_UTC)[0]["queue"] == "night"
 
 
 # -- POST /v1/route/explain ----------------------------------------------------------------------
@@ -315,10 +315,13 @@ def test_the_fast_scorer_gives_the_pipelines_probabilities(model_file, monkeypat
     expected = model.pipeline.predict_proba(texts)
     got = np.array([fast.scorer.probabilities(text) for text in texts])
     assert np.allclose(got, expected, rtol=0.0, atol=1e-12)
+    assert np.allclose(fast.scorer.probabilities_many(texts), expected, rtol=0.0, atol=1e-12)
+    assert [label for label, _ in fast.predict_many([])] == []
     for example in generate(per_language_and_label=2, seed=5):
         draft = make_draft(subject=example.subject, text=example.text, category_hint=example.portal_category)
         assert fast.predict(draft) == pytest.approx(model.predict(draft), abs=1e-12)
-    assert len(fast.scorer.blocks[1]._cache) <= 50 + max(len(t.split()) for t in texts)  # type: ignore[attr-defined]
+    assert type(fast.scorer.counts).__name__ == "_WordCounts"  # the per-word path, not the analyzer's
+    assert len(fast.scorer.counts._cache) <= 50 + max(len(t.split()) for t in texts)  # type: ignore[attr-defined]
     assert FastScorer.compile(model.pipeline, probes=["x"]) is not None
 
 
@@ -337,6 +340,19 @@ def test_the_fast_scorer_handles_two_labels_and_refuses_other_pipelines():
     assert scorer is not None and scorer.binary
     text = "the vpn is slow"
     assert np.allclose(scorer.probabilities(text), binary.pipeline.predict_proba([text])[0], atol=1e-12)
+
+    # Models trained before word bigrams were dropped are scored text by text, with the same result.
+    from sklearn.feature_extraction.text import TfidfVectorizer  # type: ignore[import-untyped]
+    from sklearn.pipeline import FeatureUnion  # type: ignore[import-untyped]
+
+    texts = [e.features() for e in generate(per_language_and_label=2, seed=3)]
+    labels = [e.label for e in generate(per_language_and_label=2, seed=3)]
+    union = FeatureUnion([("words", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)),
+                          ("chars", TfidfVectorizer(analyzer="char", ngram_range=(1, 3)))])
+    older = Pipeline([("features", union), ("model", LogisticRegression(max_iter=500))]).fit(texts, labels)
+    older_scorer = FastScorer.compile(older)
+    assert older_scorer is not None and type(older_scorer.counts).__name__ == "_Counts"
+    assert np.allclose(older_scorer.probabilities_many(texts), older.predict_proba(texts), rtol=0.0, atol=1e-12)
 
     other = Pipeline([("counts", CountVectorizer()), ("model", LogisticRegression())])
     other.fit(["printer jammed", "vpn down", "vpn slow"], ["hardware", "network", "network"])
