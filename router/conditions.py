@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from router.facts import MessageFacts
 from router.hours import WeeklyHours
-from router.text import shorten
+from router.text import keyword_pattern, nfc, shorten
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,11 +42,15 @@ class OneOf:
     key: str
     accepted: tuple[str, ...]
     observed: FactReader
+    wanted: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "wanted", _listing(self.accepted))
 
     def test(self, facts: MessageFacts) -> Verdict:
         seen = self.observed(facts)
         hits = [value for value in seen if value in self.accepted]
-        wanted = _listing(self.accepted)
+        wanted = self.wanted
         if hits:
             return Verdict(True, f"{self.key}: {hits[0]!r} is one of {wanted}")
         if not seen:
@@ -60,9 +64,13 @@ class PhonePrefix:
 
     key: str
     prefixes: tuple[str, ...]
+    wanted: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "wanted", _listing(self.prefixes))
 
     def test(self, facts: MessageFacts) -> Verdict:
-        wanted = _listing(self.prefixes)
+        wanted = self.wanted
         if facts.phone is None:
             return Verdict(False, f"{self.key}: requester has no phone number, wanted {wanted}")
         for prefix in self.prefixes:
@@ -77,9 +85,13 @@ class MediaType:
 
     key: str
     patterns: tuple[str, ...]
+    wanted: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "wanted", _listing(self.patterns))
 
     def test(self, facts: MessageFacts) -> Verdict:
-        wanted = _listing(self.patterns)
+        wanted = self.wanted
         for observed in facts.attachment_types:
             for pattern in self.patterns:
                 if _media_type_matches(pattern, observed):
@@ -117,6 +129,10 @@ class Pattern:
     patterns: tuple[re.Pattern[str], ...]
     shown: tuple[str, ...]
     text: Callable[[MessageFacts], str]
+    miss: Verdict = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "miss", Verdict(False, f"{self.key}: no match for {_listing(self.shown)}"))
 
     def test(self, facts: MessageFacts) -> Verdict:
         haystack = self.text(facts)
@@ -124,7 +140,39 @@ class Pattern:
             found = pattern.search(haystack)
             if found is not None:
                 return Verdict(True, f"{self.key}: {shorten(found.group(0))!r} matches {shown!r}")
-        return Verdict(False, f"{self.key}: no match for {_listing(self.shown)}")
+        return self.miss
+
+
+@dataclass(frozen=True, slots=True)
+class Keywords:
+    """Matches when any keyword (or phrase) occurs as a whole word in subject or text, in any case.
+
+    Most messages contain none of the words, and finding out with substring
+    tests on the casefolded text costs a fraction of a case-insensitive
+    pattern scan; the pattern (`router.text.keyword_pattern`) runs only when
+    every word of some keyword occurs, to check word boundaries. Casefolding
+    maps every pair of characters the pattern treats as equal to one form, so
+    the shortcut never misses a match.
+    """
+
+    key: str
+    keywords: tuple[str, ...]
+    pattern: re.Pattern[str] = field(init=False)
+    words: tuple[tuple[str, ...], ...] = field(init=False)
+    miss: Verdict = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pattern", keyword_pattern(self.keywords))
+        object.__setattr__(self, "words", tuple(tuple(nfc(k).casefold().split()) for k in self.keywords))
+        object.__setattr__(self, "miss", Verdict(False, f"{self.key}: no match for {', '.join(self.keywords)!r}"))
+
+    def test(self, facts: MessageFacts) -> Verdict:
+        folded = facts.folded_text
+        if any(all(word in folded for word in words) for words in self.words):
+            found = self.pattern.search(facts.searchable_text)
+            if found is not None:
+                return Verdict(True, f"{self.key}: {shorten(found.group(0))!r} matches {', '.join(self.keywords)!r}")
+        return self.miss
 
 
 def _media_type_matches(pattern: str, observed: str) -> bool:

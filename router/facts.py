@@ -33,12 +33,15 @@ class MessageFacts:
     attachment_types: tuple[str, ...]
     subject: str
     searchable_text: str
+    folded_text: str
+    """`searchable_text` casefolded: keyword conditions look for their words in it before running a pattern."""
     moment: datetime
 
     @classmethod
     def from_draft(cls, draft: MessageDraft, now: datetime) -> MessageFacts:
         """Facts of `draft` as decided at `now` (a naive `now` is taken as UTC)."""
         requester = draft.requester
+        searchable = nfc(f"{draft.subject}\n{draft.text}")
         email_domain = requester.email.rpartition("@")[2] if requester.email else ""
         return cls(
             channel=draft.channel.value,
@@ -51,7 +54,8 @@ class MessageFacts:
             fields={fold(name): _field_values(value) for name, value in draft.fields.items()},
             attachment_types=tuple(media_type(a.content_type) for a in draft.attachments),
             subject=nfc(draft.subject),
-            searchable_text=nfc(f"{draft.subject}\n{draft.text}"),
+            searchable_text=searchable,
+            folded_text=searchable.casefold(),
             moment=now if now.tzinfo is not None else now.replace(tzinfo=UTC),
         )
 

@@ -14,11 +14,11 @@ from datetime import tzinfo
 from typing import Any
 
 from normalize.schema import Channel, Transport
-from router.conditions import Condition, Hours, MediaType, OneOf, Pattern, PhonePrefix
+from router.conditions import Condition, Hours, Keywords, MediaType, OneOf, Pattern, PhonePrefix
 from router.errors import RouterConfigError
 from router.facts import MessageFacts, normalize_phone, normalize_sender, scalar_text
 from router.hours import HoursSpecError, WeeklyHours, parse_hours
-from router.text import compile_pattern, fold, keyword_pattern, normalize_address, normalize_domain
+from router.text import compile_pattern, fold, normalize_address, normalize_domain
 from router.validation import child_key, expect_table, expect_texts, type_name
 
 WHEN_KEYS = (
@@ -83,8 +83,7 @@ def _condition(name: str, value: Any, key: str, zone: tzinfo) -> Condition:
         case "text":
             return Pattern(name, tuple(_regex(v, k) for v, k in items), _shown(items), _searchable)
         case _:
-            keywords = _shown(items)
-            return Pattern(name, (keyword_pattern(keywords),), (", ".join(keywords),), _searchable)
+            return Keywords(name, _shown(items))
 
 
 def _fields(table: Mapping[str, Any], key: str) -> list[Condition]:

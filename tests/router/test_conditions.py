@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from normalize.schema import Channel, Requester, Transport
 from router.decide import decide
@@ -145,3 +147,33 @@ def test_hours_test_now_not_received_at() -> None:
 def test_naive_now_is_taken_as_utc() -> None:
     decision = decide(make_draft(), one_rule({"hours": "Mon 10:00-10:01"}), now=datetime(2026, 3, 2, 10, 0))
     assert decision.decided_by == "rule:r"
+
+
+# -- keywords: the substring shortcut never changes the answer ------------------------------------
+
+TRICKY = "aAsSkKßẞſKİıiIσςΣéÉe\u0301 \n\t-_.'ä"
+
+
+@given(
+    text=st.text(alphabet=TRICKY, max_size=40),
+    keywords=st.lists(st.text(alphabet=TRICKY, min_size=1, max_size=6).filter(str.strip), min_size=1, max_size=3),
+)
+@settings(max_examples=300, deadline=None)
+def test_keywords_match_exactly_when_their_pattern_does(text, keywords):
+    from router.conditions import Keywords
+    from router.facts import MessageFacts
+    from router.text import keyword_pattern
+
+    condition = Keywords("keywords", tuple(keywords))
+    facts = MessageFacts.from_draft(make_draft(subject="", text=text), MONDAY_10_UTC)
+    expected = keyword_pattern(tuple(keywords)).search(facts.searchable_text) is not None
+    assert condition.test(facts).matched is expected
+
+
+def test_keywords_ignore_case_across_scripts_and_special_letters():
+    for text, keyword in [("Die STRASSE ist gesperrt", "strasse"), ("ſeaſon", "season"), ("KELVIN", "kelvin"),
+                          ("ÉRVÉNYTELEN SZÁMLA", "számla"), ("ΣΦΆΛΜΑ", "σφάλμα")]:
+        decision = decide(make_draft(text=text), one_rule({"keywords": keyword}), now=MONDAY_10_UTC)
+        assert decision.decided_by == "rule:r", (text, keyword)
+    decision = decide(make_draft(text="the vpnclient hangs"), one_rule({"keywords": "vpn"}), now=MONDAY_10_UTC)
+    assert decision.decided_by == "default"  # a keyword is a whole word
