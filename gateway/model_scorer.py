@@ -79,17 +79,22 @@ class _Vectorizer:
 
     def word_columns(self, word: str) -> list[int]:
         """`columns` for one already preprocessed word (`per_word` vectorizers only)."""
+        get, offset = self.vocabulary.get, self.offset
         if self.analyzer == "word":
-            grams = self.tokenize(word)
-        else:  # scikit-learn's `_char_wb_ngrams`: padded with a space, a short word counted once
-            padded, grams = f" {word} ", []
-            low, high = self.ngram_range
-            for n in range(low, high + 1):
-                grams += [padded[start : start + n] for start in range(max(1, len(padded) - n + 1))]
-                if len(padded) <= n:
-                    break
-        vocabulary, offset = self.vocabulary, self.offset
-        return [column + offset for gram in grams if (column := vocabulary.get(gram)) is not None]
+            return [column + offset for gram in self.tokenize(word) if (column := get(gram)) is not None]
+        # scikit-learn's `_char_wb_ngrams`: padded with a space, a word shorter than n counted once, whole
+        padded = f" {word} "
+        length = len(padded)
+        low, high = self.ngram_range
+        columns = [
+            column + offset
+            for n in range(low, min(high, length - 1) + 1)
+            for start in range(length - n + 1)
+            if (column := get(padded[start : start + n])) is not None
+        ]
+        if high >= length and (column := get(padded)) is not None:
+            columns.append(column + offset)
+        return columns
 
 
 class _Counts:
