@@ -21,13 +21,53 @@ from dataclasses import dataclass
 from email import errors, policy
 from email.feedparser import BytesFeedParser
 from email.header import decode_header, make_header
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage, Message
 from typing import cast
 
 from normalize.sanitize import clean_header_value, decode_surrogates
 
+MEMO_ENTRIES = 4096
+MEMO_VALUE_CHARS = 2048
+
+
+class _MemoHeaderRegistry(HeaderRegistry):
+    """`policy.default`'s header factory, remembering each header class and each parsed header.
+
+    The stock registry creates a new class for every header it parses, and
+    `policy.default` parses a header again on every read: finding a message's
+    body and attachments reads each part's Content-Type a dozen times, and
+    header parsing was well over half the cost of normalizing a message.
+    Header objects are immutable, so one parse per (name, value) serves every
+    read, in this message and the next ones (Content-Type values repeat).
+    Bounded: emptied when full, long values never kept.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._classes: dict[str, type[BaseHeader]] = {}
+        self._parsed: dict[tuple[str, str], BaseHeader] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        found = self._classes.get(name.lower())
+        if found is None:
+            found = self._classes[name.lower()] = super().__getitem__(name)
+        return found
+
+    def __call__(self, name: str, value: str) -> BaseHeader:
+        if len(value) > MEMO_VALUE_CHARS:
+            return self[name](name, value)  # type: ignore[call-arg]
+        key = (name, value)
+        found = self._parsed.get(key)
+        if found is None:
+            if len(self._parsed) >= MEMO_ENTRIES:
+                self._parsed.clear()
+            found = self._parsed[key] = self[name](name, value)  # type: ignore[call-arg]
+        return found
+
+
 # The same policy for every message: modern header objects, no refolding.
-PARSE_POLICY = policy.default
+PARSE_POLICY = policy.default.clone(header_factory=_MemoHeaderRegistry())
 
 
 class NestingTooDeepDefect(errors.MessageDefect):

@@ -118,3 +118,22 @@ _PIECES = st.sampled_from(
 @given(st.lists(st.one_of(_PIECES, st.binary(max_size=8)), max_size=60).map(b"".join))
 def test_mail_shaped_noise_never_raises_anything_but_normalize_error(raw: bytes) -> None:
     normalize_or_error(raw)
+
+
+def test_remembered_headers_are_bounded_and_read_like_fresh_ones(monkeypatch) -> None:
+    """Parsed headers are shared between reads and messages; each message still reads its own values."""
+    from normalize.email import parse
+
+    monkeypatch.setattr(parse, "MEMO_ENTRIES", 20)
+    registry = parse.PARSE_POLICY.header_factory
+    registry._parsed.clear()
+    for n in range(60):
+        raw = (f"From: User {n} <u{n}@example.org>\r\nTo: support@example.org\r\n"
+               f"Subject: =?utf-8?q?r=C3=A9f_{n}?=\r\nMessage-ID: <m{n}@example.org>\r\n"
+               f"Content-Type: text/plain; charset=utf-8\r\n\r\nbody {n}\r\n").encode()
+        draft, _ = normalize_email(raw, transport=Transport.SMTP, received_at=RECEIVED)
+        assert (draft.subject, draft.requester.email, draft.text.strip()) == (f"réf {n}", f"u{n}@example.org",
+                                                                              f"body {n}")
+        assert len(registry._parsed) <= 20
+    long_value = "x" * (parse.MEMO_VALUE_CHARS + 1)
+    assert registry("Subject", long_value) == long_value and ("Subject", long_value) not in registry._parsed
