@@ -104,9 +104,10 @@ class Processor:
         by_external: dict[str, int] = {}
         by_conversation: dict[str, int] = {}
         by_requester: dict[str, list[int]] = {}  # tickets this batch opens, per requester (flood rule)
+        recent = await _recent_tickets(tx, [d for _, d in items], now)
         for draft in (d for _, d in items):
             ticket_id, batch_index, reason = await self._thread(
-                tx, draft, now, by_external, by_conversation, by_requester
+                tx, draft, now, by_external, by_conversation, by_requester, recent
             )
             if "flood_limit" in draft.extras:  # policy, not message data: not stored
                 extras = {k: v for k, v in draft.extras.items() if k != "flood_limit"}
@@ -216,6 +217,7 @@ class Processor:
         by_external: dict[str, int],
         by_conversation: dict[str, int],
         by_requester: dict[str, list[int]] | None = None,
+        recent: Mapping[tuple[str, float], tuple[int, int]] | None = None,
     ) -> tuple[int | None, int | None, dict[str, Any] | None]:
         """(ticket id, or index of a ticket opened earlier in the batch, and why) for a draft."""
         message_ids = [h.value for h in draft.thread_hints if h.kind == "message_id"]
@@ -238,28 +240,41 @@ class Processor:
             found_id = await tx.open_conversation(key, now - self._conversation_idle)
             if found_id is not None:
                 return found_id, None, {"by": "conversation", "value": key}
-        if draft.extras.get("flood_limit"):
-            return await _flood_target(tx, draft, now, by_requester or {})
-        return None, None, None
+        return _flood_target(draft, recent or {}, by_requester or {})
 
 
-async def _flood_target(
-    tx: Transaction, draft: MessageDraft, now: datetime, by_requester: dict[str, list[int]]
+async def _recent_tickets(
+    tx: Transaction, drafts: Sequence[MessageDraft], now: datetime
+) -> dict[tuple[str, float], tuple[int, int]]:
+    """(requester, window minutes) -> (tickets opened in the window, the newest), for flood-limited drafts.
+
+    One statement per distinct window for the whole batch, rather than one per draft.
+    """
+    windows: dict[float, set[str]] = {}
+    for draft in drafts:
+        limit, key = _flood_limit(draft), _requester_key(draft)
+        if limit is not None and key is not None:
+            windows.setdefault(limit[1], set()).add(key)
+    found: dict[tuple[str, float], tuple[int, int]] = {}
+    for minutes, keys in windows.items():
+        counted = await tx.recent_tickets_by(sorted(keys), now - timedelta(minutes=minutes))
+        found.update({(key, minutes): value for key, value in counted.items()})
+    return found
+
+
+def _flood_target(
+    draft: MessageDraft, recent: Mapping[tuple[str, float], tuple[int, int]], by_requester: dict[str, list[int]]
 ) -> tuple[int | None, int | None, dict[str, Any] | None]:
     """Loop protection: a sender who opened `messages` tickets in `minutes` joins the newest instead.
 
     The limit rides on the draft (`extras["flood_limit"]`, put there by the
-    channel's wiring), so only drafts that carry it cost the one indexed count.
+    channel's wiring), so only drafts that carry it are counted.
     """
-    limit = draft.extras["flood_limit"]
-    key = _requester_key(draft)
-    try:
-        most, minutes = int(limit["messages"]), float(limit["minutes"])
-    except (KeyError, TypeError, ValueError):
+    limit, key = _flood_limit(draft), _requester_key(draft)
+    if limit is None or key is None:
         return None, None, None
-    if key is None or most <= 0:
-        return None, None, None
-    count, newest = await tx.recent_tickets_of(key, now - timedelta(minutes=minutes))
+    most, minutes = limit
+    count, newest = recent.get((key, minutes), (0, None))
     in_batch = by_requester.get(key, [])
     if count + len(in_batch) < most:
         return None, None, None
@@ -267,6 +282,18 @@ async def _flood_target(
     if in_batch:
         return None, in_batch[-1], reason
     return newest, None, reason
+
+
+def _flood_limit(draft: MessageDraft) -> tuple[int, float] | None:
+    """(messages, minutes) of the draft's flood limit, or None when it has none (or a useless one)."""
+    limit = draft.extras.get("flood_limit")
+    if not limit:
+        return None
+    try:
+        most, minutes = int(limit["messages"]), float(limit["minutes"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (most, minutes) if most > 0 else None
 
 
 def _requester_key(draft: MessageDraft) -> str | None:

@@ -225,13 +225,16 @@ class Transaction:
         row = (await self._conn.execute(stmt)).first()
         return row[0] if row else None
 
-    async def recent_tickets_of(self, requester_key: str, since: datetime) -> tuple[int, int | None]:
-        """How many tickets this requester opened since `since`, and the newest one's id (flood check)."""
-        stmt = select(func.count(), func.max(tickets.c.id)).where(
-            tickets.c.requester_key == requester_key, tickets.c.created_at >= since
+    async def recent_tickets_by(self, requester_keys: Sequence[str], since: datetime) -> dict[str, tuple[int, int]]:
+        """For each requester who opened tickets since `since`: how many, and the newest one's id (flood check)."""
+        if not requester_keys:
+            return {}
+        stmt = (
+            select(tickets.c.requester_key, func.count(), func.max(tickets.c.id))
+            .where(tickets.c.requester_key.in_(list(requester_keys)), tickets.c.created_at >= since)
+            .group_by(tickets.c.requester_key)
         )
-        count, newest = (await self._conn.execute(stmt)).one()
-        return int(count), (int(newest) if newest is not None else None)
+        return {str(key): (int(count), int(newest)) for key, count, newest in await self._conn.execute(stmt)}
 
     # -- outbox ----------------------------------------------------------
     async def insert_deliveries(self, rows: Sequence[dict[str, Any]]) -> None:
