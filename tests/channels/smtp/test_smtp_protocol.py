@@ -162,3 +162,20 @@ async def test_stopping_closes_idle_sessions_with_421(start_smtp):
         assert (await in_thread(file.readline)).startswith(b"421")
     finally:
         sock.close()
+
+
+@pytest.mark.parametrize("arg", [
+    "", "<>", "<anna@example.org>", "anna@example.org", " <anna@example.org> SIZE=100", "<anna@example.org",
+    "<@relay.example:anna@example.org>", '<"odd name"@example.org>', "<anna@[192.0.2.1]>", "not an address",
+    "<" + "a" * 65 + "@example.org>", "<ünïcode@bücher.example>", "<anna@example.org> BODY=8BITMIME SMTPUTF8",
+])
+def test_addresses_in_mail_and_rcpt_parse_as_aiosmtpd_parses_them(arg):
+    from aiosmtpd.smtp import SMTP
+
+    from channels.smtp.protocol import GatewaySMTP, SessionRegistry
+
+    ours = GatewaySMTP(object(), sessions=SessionRegistry(1), line_length_limit=1000)
+    theirs = SMTP(object())
+    for limit in (0, 64):
+        ours.local_part_limit = theirs.local_part_limit = limit
+        assert ours._getaddr(arg) == theirs._getaddr(arg)
