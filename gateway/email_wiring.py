@@ -9,6 +9,7 @@ and the processor applies it when the draft would open a new ticket.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -74,8 +75,8 @@ def channels(gateway: Gateway) -> list[Channel]:
     config = gateway.config
     found: list[Channel] = []
     if config.smtp.enabled:
-        found.append(SmtpChannel(
-            config.smtp, gateway.intake, email_external_id,
+        found.append(SmtpChannel(  # a 250 promises the mail is kept, not that its ticket exists: answer when stored
+            config.smtp, functools.partial(gateway.intake, until="stored"), email_external_id,
             tls_context=_smtp_tls(config.smtp, config.base_dir),
             users=_smtp_users(config.smtp),
             events=gateway.metrics.refused,

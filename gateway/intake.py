@@ -6,6 +6,13 @@ burst costs one disk sync per batch, not per request. In the normal case a
 batch is stored and processed into tickets in one transaction; if processing
 raises, the raw records are committed alone and processed one by one, so one
 bad record is kept as failed with its reason and never takes others with it.
+
+A transport whose answer needs no ticket (SMTP's 250 says only that the mail
+is ours now) asks for `until="stored"`: its record is committed as pending,
+answered, and processed in a later transaction by the same writer, between
+batches. The sender's next message does not wait behind the parsing and
+ticket writes of its last one, and a record left pending by a crash is
+processed at start like any other.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from gateway.metrics import Metrics
 from gateway.processing import Processor, raw_from_row
@@ -39,6 +46,11 @@ OFF_LOOP_BYTES = 1024 * 1024  # normalize larger payloads in a thread
 MAX_ERROR_CHARS = 2000
 GATHER_TURNS = 16  # event-loop turns the writer may yield before taking a batch ...
 QUIET_TURNS = 3  # ... stopping early after this many turns in which nothing arrived
+BACKLOG_CHUNK = 32  # stored records processed per transaction between batches
+BACKLOG_RETRY_S = 1.0  # pause before processing again after the database refused
+CLOSE_BACKLOG_S = 30.0  # how long stopping waits for the backlog
+
+Until = Literal["processed", "stored"]
 
 
 def utcnow() -> datetime:
@@ -49,6 +61,7 @@ def utcnow() -> datetime:
 class _Pending:
     raw: RawInbound
     future: asyncio.Future[IntakeResult]
+    until_stored: bool = False
     draft: MessageDraft | None = None
     error: str | None = None
     inbound_id: int | None = None
@@ -80,10 +93,16 @@ class IntakeService:
         self._idle.set()
         self._closing = False
         self._writer: asyncio.Task[None] | None = None
+        self._backlog: list[_Pending] = []  # committed as pending, to be processed
 
     @property
     def in_flight(self) -> int:
         return self._in_flight
+
+    @property
+    def backlog(self) -> int:
+        """Records committed and answered but not processed yet (see `until="stored"`)."""
+        return len(self._backlog)
 
     def start(self) -> None:
         self._writer = asyncio.create_task(self._write_loop(), name="intake-writer")
@@ -91,7 +110,12 @@ class IntakeService:
     async def close(self) -> None:
         """Refuse new records, finish the ones in flight, stop the writer."""
         self._closing = True
-        await self._idle.wait()
+        while self._in_flight:
+            await asyncio.sleep(0.01)
+        try:  # what is stored but not processed yet is processed at the next start if it must be left
+            await asyncio.wait_for(self._idle.wait(), CLOSE_BACKLOG_S)
+        except TimeoutError:
+            log.warning("stopping with %d stored records not processed yet", len(self._backlog))
         if self._writer:
             self._writer.cancel()
             try:
@@ -99,18 +123,20 @@ class IntakeService:
             except asyncio.CancelledError:
                 pass
 
-    async def __call__(self, raw: RawInbound) -> IntakeResult:
+    async def __call__(self, raw: RawInbound, until: Until = "processed") -> IntakeResult:
+        """Store (and process) one record; returns after the commit of the record, and of its ticket
+        unless `until="stored"` (then the result is `pending`, and processing follows)."""
         if self._closing:
             self._metrics.intake(raw.channel, "shutting_down")
             raise ShuttingDownError("the gateway is shutting down")
-        if self._in_flight >= self._max_in_flight:
+        if self._in_flight + len(self._backlog) >= self._max_in_flight:
             self._metrics.intake(raw.channel, "overloaded")
             raise OverloadedError(self._retry_after)
         started = time.perf_counter()
         self._in_flight += 1
         self._idle.clear()
         try:
-            pending = _Pending(raw, asyncio.get_running_loop().create_future())
+            pending = _Pending(raw, asyncio.get_running_loop().create_future(), until_stored=until == "stored")
             self._queue.put_nowait(pending)
             try:
                 result = await pending.future
@@ -122,12 +148,20 @@ class IntakeService:
             return result
         finally:
             self._in_flight -= 1
-            if self._in_flight == 0:
-                self._idle.set()
+            self._check_idle()
+
+    def _check_idle(self) -> None:
+        if self._in_flight == 0 and not self._backlog:
+            self._idle.set()
 
     # -- the writer ------------------------------------------------------
     async def _write_loop(self) -> None:
         while True:
+            if self._backlog and (self._queue.empty() or len(self._backlog) >= self._batch_max):
+                # New records go first (their senders wait); the backlog when nothing
+                # waits, or before it outgrows a batch so processing keeps pace.
+                await self._process_backlog()
+                continue
             batch = [await self._queue.get()]
             # Let requests that are already being read reach the queue first, so
             # that a burst shares one commit instead of its first record paying
@@ -153,7 +187,8 @@ class IntakeService:
     async def _commit(self, batch: list[_Pending]) -> None:
         leaders = _merge_repeats(batch)
         for item in leaders:
-            await self._normalize(item)
+            if not item.until_stored:
+                await self._normalize(item)
         for attempt in range(3):
             try:
                 results = await self._store_and_process(leaders)
@@ -167,7 +202,47 @@ class IntakeService:
                 await self._commit_one_by_one(leaders, exc)
                 return
         for item, result in zip(leaders, results, strict=True):
-            _resolve(item, result)
+            self._answer(item, result)
+
+    def _answer(self, item: _Pending, result: IntakeResult) -> None:
+        """Answer a record (and its repeats); one stored to be processed later joins the backlog."""
+        if result.status == IntakeStatus.PENDING and not result.duplicate:
+            self._backlog.append(item)
+        _resolve(item, result)
+
+    async def _process_backlog(self) -> None:
+        """Process up to `BACKLOG_CHUNK` stored records in one transaction, or each alone if that fails."""
+        chunk = self._backlog[:BACKLOG_CHUNK]
+        for item in chunk:
+            await self._normalize(item)
+        now = self._clock()
+        try:
+            try:
+                async with self._store.transaction() as tx:
+                    claimed = await tx.claim_pending([i.inbound_id for i in chunk if i.inbound_id is not None])
+                    mine = [i for i in chunk if i.inbound_id in claimed]  # others: processed elsewhere
+                    good: list[tuple[int, MessageDraft]] = [
+                        (i.inbound_id, i.draft) for i in mine if i.inbound_id is not None and i.draft is not None
+                    ]
+                    await self._processor.write(tx, good, now)
+                    await tx.mark_inbound([_outcome(i, now) for i in mine])
+            except StorageError:
+                raise
+            except Exception:
+                log.exception("processing stored records failed; processing them one by one")
+                for item in chunk:
+                    if item.inbound_id is not None:
+                        await self.process_stored(item.inbound_id)
+                mine = []
+        except StorageError as exc:
+            log.warning("processing stored records failed, will retry: %s", exc)
+            await asyncio.sleep(BACKLOG_RETRY_S)
+            return
+        for item in mine:
+            if item.draft is None:
+                self._metrics.failed_record(item.raw.channel)
+        del self._backlog[: len(chunk)]
+        self._check_idle()
 
     async def _commit_one_by_one(self, leaders: list[_Pending], cause: StorageError) -> None:
         """After a failed group commit: if the database answers, one record was at fault.
@@ -193,7 +268,7 @@ class IntakeService:
             except StorageError as exc:
                 _fail(item, StorageUnavailableError(str(exc)))
                 continue
-            _resolve(item, result)
+            self._answer(item, result)
 
     async def _normalize(self, item: _Pending) -> None:
         try:
@@ -214,8 +289,8 @@ class IntakeService:
         now = self._clock()
         try:
             async with self._store.transaction() as tx:
-                ids = await tx.insert_inbound([_inbound_values(i.raw, now, i.error if i.draft is None else None)
-                                               for i in items])
+                ids = await tx.insert_inbound([_inbound_values(i.raw, now, i.error if i.draft is None else None,
+                                                               pending=i.until_stored) for i in items])
                 for item in items:
                     item.inbound_id = ids.get((item.raw.channel, item.raw.external_id))
                 good = [i for i in items if i.inbound_id is not None and i.draft is not None]
@@ -233,6 +308,9 @@ class IntakeService:
         for item in items:
             if item.inbound_id is None:
                 results.append(_result(known[id(item)], duplicate=True))
+            elif item.until_stored:
+                results.append(IntakeResult(item.inbound_id, False, IntakeStatus.PENDING,
+                                            body_sha256=item.raw.body_sha256))
             elif item.draft is None:
                 self._metrics.failed_record(item.raw.channel)
                 results.append(IntakeResult(item.inbound_id, False, IntakeStatus.FAILED, error=item.error,
@@ -396,6 +474,13 @@ def _inbound_values(raw: RawInbound, now: datetime, error: str | None, *, pendin
         "attempts": 0 if pending else 1,
         "processed_at": None if pending else now,
     }
+
+
+def _outcome(item: _Pending, now: datetime) -> dict[str, Any]:
+    """The mark of a processed record: failed with its reason when normalization gave nothing."""
+    if item.draft is None:
+        return _mark(item.inbound_id or 0, "failed", item.error, now)
+    return _mark(item.inbound_id or 0, "processed", None, now)
 
 
 def _mark(inbound_id: int, status: str, error: str | None, now: datetime) -> dict[str, Any]:

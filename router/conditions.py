@@ -14,7 +14,7 @@ from typing import Protocol
 
 from router.facts import MessageFacts
 from router.hours import WeeklyHours
-from router.text import keyword_pattern, nfc, shorten
+from router.text import keyword_pattern, shorten
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,28 +147,32 @@ class Pattern:
 class Keywords:
     """Matches when any keyword (or phrase) occurs as a whole word in subject or text, in any case.
 
-    Most messages contain none of the words, and finding out with substring
-    tests on the casefolded text costs a fraction of a case-insensitive
-    pattern scan; the pattern (`router.text.keyword_pattern`) runs only when
-    every word of some keyword occurs, to check word boundaries. Casefolding
-    maps every pair of characters the pattern treats as equal to one form, so
-    the shortcut never misses a match.
+    Most messages contain none of the words, and finding that out with
+    substring tests costs a fraction of a case-insensitive pattern scan. When
+    the text and a keyword are ASCII, where matching without case is exactly
+    lowercasing, the pattern (`router.text.keyword_pattern`) runs only if
+    every word of some keyword occurs in the lowercased text, to check word
+    boundaries. Otherwise (Unicode has letters such as "ı" and "ſ" that match
+    "I" and "s" without being their lowercase) the pattern always runs.
     """
 
     key: str
     keywords: tuple[str, ...]
     pattern: re.Pattern[str] = field(init=False)
-    words: tuple[tuple[str, ...], ...] = field(init=False)
+    words: tuple[tuple[str, ...], ...] | None = field(init=False)
+    """Each keyword's words lowercased, or None when a keyword is not ASCII."""
     miss: Verdict = field(init=False)
 
     def __post_init__(self) -> None:
+        ascii_only = all(k.isascii() for k in self.keywords)
+        words = tuple(tuple(k.lower().split()) for k in self.keywords) if ascii_only else None
         object.__setattr__(self, "pattern", keyword_pattern(self.keywords))
-        object.__setattr__(self, "words", tuple(tuple(nfc(k).casefold().split()) for k in self.keywords))
+        object.__setattr__(self, "words", words)
         object.__setattr__(self, "miss", Verdict(False, f"{self.key}: no match for {', '.join(self.keywords)!r}"))
 
     def test(self, facts: MessageFacts) -> Verdict:
-        folded = facts.folded_text
-        if any(all(word in folded for word in words) for words in self.words):
+        lowered = facts.ascii_lower_text
+        if lowered is None or self.words is None or any(all(w in lowered for w in ws) for ws in self.words):
             found = self.pattern.search(facts.searchable_text)
             if found is not None:
                 return Verdict(True, f"{self.key}: {shorten(found.group(0))!r} matches {', '.join(self.keywords)!r}")

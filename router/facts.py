@@ -33,8 +33,9 @@ class MessageFacts:
     attachment_types: tuple[str, ...]
     subject: str
     searchable_text: str
-    folded_text: str
-    """`searchable_text` casefolded: keyword conditions look for their words in it before running a pattern."""
+    ascii_lower_text: str | None
+    """`searchable_text` lowercased when it is all ASCII (else None), where keyword conditions look for
+    their words before running a pattern: on ASCII, case-insensitive matching is plain lowercasing."""
     moment: datetime
 
     @classmethod
@@ -55,7 +56,7 @@ class MessageFacts:
             attachment_types=tuple(media_type(a.content_type) for a in draft.attachments),
             subject=nfc(draft.subject),
             searchable_text=searchable,
-            folded_text=searchable.casefold(),
+            ascii_lower_text=searchable.lower() if searchable.isascii() else None,
             moment=now if now.tzinfo is not None else now.replace(tzinfo=UTC),
         )
 

@@ -155,6 +155,15 @@ class Transaction:
         )
         await self._conn.execute(stmt, list(updates))
 
+    async def claim_pending(self, inbound_ids: Sequence[int]) -> set[int]:
+        """Lock pending records for processing; the ids of those no other process took or finished."""
+        if not inbound_ids:
+            return set()
+        stmt = select(inbound.c.id).where(inbound.c.id.in_(list(inbound_ids)), inbound.c.status == "pending")
+        if self._conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        return {int(row[0]) for row in await self._conn.execute(stmt)}
+
     async def claim_for_processing(self, inbound_id: int, statuses: Sequence[str]) -> InboundRow | None:
         """Lock a record for re-processing; None when another process took it already."""
         stmt = select(inbound).where(inbound.c.id == inbound_id, inbound.c.status.in_(list(statuses)))

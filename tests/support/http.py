@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -52,13 +53,24 @@ def call_body(call_id: str | None = None, **extra: Any) -> bytes:
     return json.dumps(record).encode()
 
 
+async def processed(gw: Gateway) -> None:
+    """Wait for the records answered before their processing (SMTP's 250 comes when the mail is stored)."""
+    for _ in range(1000):
+        if not gw.intake.backlog:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{gw.intake.backlog} stored records still unprocessed after 10 s")
+
+
 async def get_ticket(http: aiohttp.ClientSession, gw: Gateway, ticket_id: str) -> dict[str, Any]:
+    await processed(gw)
     async with http.get(f"{base(gw)}/v1/tickets/{ticket_id}", headers=auth(API_TOKEN)) as resp:
         assert resp.status == 200, await resp.text()
         return await resp.json()  # type: ignore[no-any-return]
 
 
 async def all_tickets(http: aiohttp.ClientSession, gw: Gateway, **query: str) -> list[dict[str, Any]]:
+    await processed(gw)
     found: list[dict[str, Any]] = []
     cursor = None
     while True:

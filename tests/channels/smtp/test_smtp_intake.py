@@ -10,7 +10,7 @@ from typing import Any
 from storage.repository import StorageError
 from tests.channels.smtp.conftest import smtp_port
 from tests.conftest import API_TOKEN, base
-from tests.support.http import all_tickets, auth, get_ticket
+from tests.support.http import all_tickets, auth, get_ticket, processed
 from tests.support.mail import Conversation, in_thread, message, send_one, stored_id
 
 
@@ -78,6 +78,7 @@ async def test_one_mail_to_several_intake_addresses_is_one_record_with_every_add
     assert [code for code, _ in replies] == [250, 250, 250, 250, 550, 250]
     inbound = await gw.store.get_inbound(stored_id(replies[-1][1]))
     assert inbound.meta["rcpt_tos"] == ["support@example.org", "Sales@Example.org", "it@help.example.org"]
+    await processed(gw)  # the 250 came when the mail was stored
     assert await gw.store.count_by_status() == {"processed": 1}
     [summary] = await all_tickets(http, gw, channel="email")
     [msg] = (await get_ticket(http, gw, summary["id"]))["messages"]
@@ -113,6 +114,7 @@ async def test_a_storage_failure_answers_451_and_the_retry_is_stored_once(start_
 
     retried = await in_thread(send_one, smtp_port(gw), raw)
     assert retried[-1][0] == 250, retried
+    await processed(gw)  # the 250 came when the mail was stored
     assert await gw.store.count_by_status() == {"processed": 1}
     [summary] = await all_tickets(http, gw, channel="email")
     [msg] = (await get_ticket(http, gw, summary["id"]))["messages"]
@@ -153,6 +155,7 @@ async def test_overload_answers_451_and_the_mail_in_flight_still_gets_its_250(st
     assert refused[-1][0] == 451 and refused[-1][1].startswith("4.3.0"), refused
     release.set()
     assert (await sending)[-1][0] == 250
+    await processed(gw)  # the 250 came when the mail was stored
     assert await gw.store.count_by_status() == {"processed": 1}
 
 
@@ -165,8 +168,30 @@ async def test_malformed_mail_is_never_refused_after_data(start_smtp, http):
         assert replies[-1][0] == 250, replies
     # The garbage is normalized as far as it goes; the empty one holds nothing usable and is
     # kept as a failed record, listed for operators and replayable.
+    await processed(gw)  # the 250 came when the mail was stored
     assert await gw.store.count_by_status() == {"processed": 1, "failed": 1}
     async with http.get(f"{base(gw)}/v1/inbound?status=failed", headers=auth(API_TOKEN)) as resp:
         [failed] = (await resp.json())["inbound"]
     assert (failed["channel"], failed["transport"]) == ("email", "smtp")
     assert failed["external_id"].startswith("sha256:")
+
+
+async def test_the_250_waits_for_the_commit_of_the_mail_not_for_its_ticket(start_smtp, http, monkeypatch):
+    gw = await start_smtp()
+    release = asyncio.Event()
+    real = gw.processor.write
+
+    async def write(tx, items, now):
+        if items:  # making the ticket waits; storing the mail does not
+            await release.wait()
+        return await real(tx, items, now)
+
+    monkeypatch.setattr(gw.processor, "write", write)
+    raw, _ = message(subject="Answered before its ticket")
+    replies = await asyncio.wait_for(in_thread(send_one, smtp_port(gw), raw), timeout=10)
+    assert replies[-1][0] == 250, replies
+    stored = await gw.store.get_inbound(stored_id(replies[-1][1]))
+    assert (stored.status, stored.payload) == ("pending", raw)
+    release.set()
+    [ticket] = await all_tickets(http, gw, channel="email")
+    assert ticket["subject"] == "Answered before its ticket"

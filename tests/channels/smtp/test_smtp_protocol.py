@@ -9,7 +9,7 @@ import pytest
 
 from channels.smtp import replies
 from tests.channels.smtp.conftest import only_sqlite, smtp_port
-from tests.support.http import all_tickets, get_ticket
+from tests.support.http import all_tickets, get_ticket, processed
 from tests.support.mail import Conversation, in_thread, message, send_one
 
 FOREIGN = "someone@elsewhere.example"
@@ -54,6 +54,7 @@ async def test_size_is_advertised_and_larger_mail_is_refused_with_552(start_smtp
         assert sent[-1][0] == 250
     finally:
         await in_thread(conversation.close)
+    await processed(gw)  # the 250 came when the mail was stored
     assert await gw.store.count_by_status() == {"processed": 1}
 
 
@@ -72,6 +73,7 @@ async def test_bare_lf_in_data_is_refused_so_no_smuggled_message_exists(start_sm
         assert taken[-1][0] == 250
     finally:
         await in_thread(conversation.close)
+    await processed(gw)  # the 250 came when the mail was stored
     assert await gw.store.count_by_status() == {"processed": 1}
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from tests.channels.smtp.conftest import only_sqlite, smtp_port
 from tests.support.certs import make_certificate
+from tests.support.http import processed
 from tests.support.mail import in_thread, message
 
 USERS_ENV = "GATEWAY_TEST_SMTP_USERS"
@@ -48,6 +49,7 @@ async def test_starttls_then_auth_and_the_user_becomes_the_principal(start_smtp,
     assert seen["auth_before_tls"] == 538
     assert seen["auth_over_tls"] is True
     assert seen["send"] == {}
+    await processed(gw)  # the 250 came when the mail was stored
     [row] = await gw.store.list_inbound("processed", 10)
     inbound = await gw.store.get_inbound(row.id)
     assert inbound.principal == "scanner"

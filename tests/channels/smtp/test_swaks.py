@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.channels.smtp.conftest import only_sqlite, smtp_port
-from tests.support.http import all_tickets, get_ticket
+from tests.support.http import all_tickets, get_ticket, processed
 
 pytestmark = pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks is not installed")
 
@@ -61,6 +61,7 @@ async def test_attachments_encoded_subject_and_two_recipients(start_smtp, http, 
     assert by_name["bericht.pdf"]["sha256"] == hashlib.sha256(report).hexdigest()
     assert by_name["bericht.pdf"]["size"] == len(report)
     assert by_name["notiz.txt"]["size"] == len(note)
+    await processed(gw)  # the 250 came when the mail was stored
     [row] = await gw.store.list_inbound("processed", 10)
     assert row.meta["rcpt_tos"] == ["support@example.org", "sales@example.org"]
 

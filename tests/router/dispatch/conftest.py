@@ -121,8 +121,8 @@ async def rows(gw: Gateway, **filters: Any) -> list[DeliveryRow]:
 
 
 async def settled(gw: Gateway) -> bool:
-    """Every delivery has reached a final state."""
-    return all(r.status in ("delivered", "dead", "skipped") for r in await rows(gw))
+    """Every record answered is processed and every delivery has reached a final state."""
+    return not gw.intake.backlog and all(r.status in ("delivered", "dead", "skipped") for r in await rows(gw))
 
 
 def raw_mail(subject: str = "Printer", sender: str = "ann@example.org", mid: str = "m1@example.org",
