@@ -46,7 +46,10 @@ OFF_LOOP_BYTES = 1024 * 1024  # normalize larger payloads in a thread
 MAX_ERROR_CHARS = 2000
 GATHER_TURNS = 16  # event-loop turns the writer may yield before taking a batch ...
 QUIET_TURNS = 3  # ... stopping early after this many turns in which nothing arrived
-BACKLOG_CHUNK = 32  # stored records processed per transaction between batches
+STORED_GATHER_TURNS, STORED_QUIET_TURNS = 4, 1  # the same for a record answered when stored: its commit is
+# cheap (no processing to share), so it is held back less for company
+BACKLOG_CHUNK = 8  # stored records processed per transaction between batches: short, so senders wait little
+BACKLOG_AHEAD = 64  # past this many, the backlog is processed even while new records wait, to keep pace
 BACKLOG_RETRY_S = 1.0  # pause before processing again after the database refused
 CLOSE_BACKLOG_S = 30.0  # how long stopping waits for the backlog
 
@@ -157,7 +160,7 @@ class IntakeService:
     # -- the writer ------------------------------------------------------
     async def _write_loop(self) -> None:
         while True:
-            if self._backlog and (self._queue.empty() or len(self._backlog) >= self._batch_max):
+            if self._backlog and (self._queue.empty() or len(self._backlog) >= BACKLOG_AHEAD):
                 # New records go first (their senders wait); the backlog when nothing
                 # waits, or before it outgrows a batch so processing keeps pace.
                 await self._process_backlog()
@@ -167,13 +170,15 @@ class IntakeService:
             # that a burst shares one commit instead of its first record paying
             # for a commit of its own while the rest wait behind it.
             still = 0
-            for _ in range(GATHER_TURNS):
+            turns, quiet = (STORED_GATHER_TURNS, STORED_QUIET_TURNS) if batch[0].until_stored else (
+                GATHER_TURNS, QUIET_TURNS)
+            for _ in range(turns):
                 size = self._queue.qsize()
                 if size + 1 >= self._batch_max:
                     break
                 await asyncio.sleep(0)
                 still = still + 1 if self._queue.qsize() == size else 0
-                if still == QUIET_TURNS:
+                if still == quiet:
                     break
             while len(batch) < self._batch_max and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
@@ -211,36 +216,43 @@ class IntakeService:
         _resolve(item, result)
 
     async def _process_backlog(self) -> None:
-        """Process up to `BACKLOG_CHUNK` stored records in one transaction, or each alone if that fails."""
+        """Process up to `BACKLOG_CHUNK` stored records in one transaction, or each alone if that fails.
+
+        Normalizing (the expensive part) stops as soon as new records wait, and goes on next time,
+        so that a sender waits for at most one normalization or one short transaction, not a chunk.
+        """
         chunk = self._backlog[:BACKLOG_CHUNK]
         for item in chunk:
-            await self._normalize(item)
+            if item.draft is None and item.error is None:
+                await self._normalize(item)
+                await asyncio.sleep(0)  # let records being read reach the queue
+                if not self._queue.empty():
+                    return
         now = self._clock()
         try:
             try:
                 async with self._store.transaction() as tx:
-                    claimed = await tx.claim_pending([i.inbound_id for i in chunk if i.inbound_id is not None])
-                    mine = [i for i in chunk if i.inbound_id in claimed]  # others: processed elsewhere
-                    good: list[tuple[int, MessageDraft]] = [
-                        (i.inbound_id, i.draft) for i in mine if i.inbound_id is not None and i.draft is not None
-                    ]
-                    await self._processor.write(tx, good, now)
-                    await tx.mark_inbound([_outcome(i, now) for i in mine])
+                    mine = await tx.finish_pending(
+                        {i.inbound_id: (i.error or "normalize: nothing usable") if i.draft is None else None
+                         for i in chunk if i.inbound_id is not None}, now)
+                    good = [(i.inbound_id, i.draft) for i in chunk
+                            if i.inbound_id in mine and i.draft is not None]
+                    await self._processor.write(tx, good, now)  # type: ignore[arg-type]
+                failed = [i for i in chunk if i.inbound_id in mine and i.draft is None]
             except StorageError:
                 raise
             except Exception:
                 log.exception("processing stored records failed; processing them one by one")
+                failed = []
                 for item in chunk:
                     if item.inbound_id is not None:
                         await self.process_stored(item.inbound_id)
-                mine = []
         except StorageError as exc:
             log.warning("processing stored records failed, will retry: %s", exc)
             await asyncio.sleep(BACKLOG_RETRY_S)
             return
-        for item in mine:
-            if item.draft is None:
-                self._metrics.failed_record(item.raw.channel)
+        for item in failed:
+            self._metrics.failed_record(item.raw.channel)
         del self._backlog[: len(chunk)]
         self._check_idle()
 
@@ -474,13 +486,6 @@ def _inbound_values(raw: RawInbound, now: datetime, error: str | None, *, pendin
         "attempts": 0 if pending else 1,
         "processed_at": None if pending else now,
     }
-
-
-def _outcome(item: _Pending, now: datetime) -> dict[str, Any]:
-    """The mark of a processed record: failed with its reason when normalization gave nothing."""
-    if item.draft is None:
-        return _mark(item.inbound_id or 0, "failed", item.error, now)
-    return _mark(item.inbound_id or 0, "processed", None, now)
 
 
 def _mark(inbound_id: int, status: str, error: str | None, now: datetime) -> dict[str, Any]:

@@ -11,6 +11,8 @@ are exactly the ones its types produce (JSON text, SQLite's datetime text).
 from __future__ import annotations
 
 import functools
+import itertools
+import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.types import UtcDateTime
 
+_PLACEHOLDER = re.compile(r"\?")
 MAX_PARAMETERS = 30_000  # under SQLite's 32766 and PostgreSQL's 32767 per statement
 
 
@@ -80,20 +83,23 @@ async def insert_returning(
         params: list[Any] = []
         for row in chunk:
             params += [convert(row[name]) for name, convert in zip(names, converters, strict=True)]
-        if dialect == "postgresql":
-            width = len(names)
-            groups = (
-                "(" + ", ".join(f"${i * width + j + 1}" for j in range(width)) + ")" for i in range(len(chunk))
-            )
-        else:
-            group = "(" + ", ".join("?" * len(names)) + ")"
-            groups = (group for _ in chunk)
-        out += await _fetch(conn, head + ", ".join(groups) + tail, params)
+        group = "(" + ", ".join("?" * len(names)) + ")"
+        out += await fetch(conn, head + ", ".join(group for _ in chunk) + tail, params)
     return out
 
 
-async def _fetch(conn: AsyncConnection, sql: str, params: list[Any]) -> list[Sequence[Any]]:
-    """Run one statement on the transaction's own driver connection, in one round trip.
+def time_param(conn: AsyncConnection, value: datetime) -> Any:
+    """A UTC datetime as `fetch` must pass it: SQLite's stored text form, or as it is for PostgreSQL."""
+    return _sqlite_time(value) if conn.dialect.name == "sqlite" else _postgres_time(value)
+
+
+def placeholders(count: int) -> str:
+    """`?, ?, ...` for an IN list of `fetch`."""
+    return ", ".join("?" * count)
+
+
+async def fetch(conn: AsyncConnection, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+    """Run one statement with `?` placeholders on the transaction's own driver connection, in one round trip.
 
     SQLAlchemy's aiosqlite adapter makes four thread hops per statement
     (cursor, execute, fetch, close): most of a batch's cost on the event loop.
@@ -102,7 +108,10 @@ async def _fetch(conn: AsyncConnection, sql: str, params: list[Any]) -> list[Seq
     and SQLAlchemy's commit or rollback ends it).
     """
     if conn.dialect.name != "sqlite":  # asyncpg is natively async; its adapter also opens the transaction
-        return list((await conn.exec_driver_sql(sql, tuple(params))).all())
+        numbers = itertools.count(1)
+        sql = _PLACEHOLDER.sub(lambda _: f"${next(numbers)}", sql)
+        result = await conn.exec_driver_sql(sql, tuple(params))
+        return list(result.all()) if result.returns_rows else []
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
     return list(await driver.execute_fetchall(sql, params))

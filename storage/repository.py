@@ -7,7 +7,7 @@ of a few hundred records costs a handful of round trips.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +17,8 @@ from sqlalchemy import and_, bindparam, func, or_, select, text, true, tuple_, u
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.bulk import insert_returning
+from storage.bulk import fetch, insert_returning, placeholders, time_param
+from storage.checkpoint import WalCheckpointer
 from storage.tables import checkpoints, deliveries, identity_links, inbound, messages, outbound_messages, tickets
 
 
@@ -155,14 +156,30 @@ class Transaction:
         )
         await self._conn.execute(stmt, list(updates))
 
-    async def claim_pending(self, inbound_ids: Sequence[int]) -> set[int]:
-        """Lock pending records for processing; the ids of those no other process took or finished."""
-        if not inbound_ids:
-            return set()
-        stmt = select(inbound.c.id).where(inbound.c.id.in_(list(inbound_ids)), inbound.c.status == "pending")
-        if self._conn.dialect.name == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True)
-        return {int(row[0]) for row in await self._conn.execute(stmt)}
+    async def finish_pending(self, outcomes: Mapping[int, str | None], now: datetime) -> set[int]:
+        """Mark pending records processed (None) or failed (the reason); the ids no other process had
+        taken or finished first. Claiming and marking are one statement: on PostgreSQL it waits for a
+        record another process is processing, then skips it once that one has marked it."""
+        done = [inbound_id for inbound_id, error in outcomes.items() if error is None]
+        mine: set[int] = set()
+        if done:
+            rows = await fetch(
+                self._conn,
+                "UPDATE inbound SET status = 'processed', error = NULL, processed_at = ?, attempts = attempts + 1 "
+                f"WHERE status = 'pending' AND id IN ({placeholders(len(done))}) RETURNING id",
+                [time_param(self._conn, now), *done],
+            )
+            mine.update(int(row[0]) for row in rows)
+        for inbound_id, error in outcomes.items():
+            if error is not None:  # rare: one statement each
+                rows = await fetch(
+                    self._conn,
+                    "UPDATE inbound SET status = 'failed', error = ?, processed_at = ?, attempts = attempts + 1 "
+                    "WHERE status = 'pending' AND id = ? RETURNING id",
+                    [error, time_param(self._conn, now), inbound_id],
+                )
+                mine.update(int(row[0]) for row in rows)
+        return mine
 
     async def claim_for_processing(self, inbound_id: int, statuses: Sequence[str]) -> InboundRow | None:
         """Lock a record for re-processing; None when another process took it already."""
@@ -185,9 +202,9 @@ class Transaction:
 
     async def touch_tickets(self, ticket_ids: Sequence[int], now: datetime) -> None:
         if ticket_ids:
-            await self._conn.execute(
-                update(tickets).where(tickets.c.id.in_(list(set(ticket_ids)))).values(updated_at=now)
-            )
+            unique = sorted(set(ticket_ids))
+            await fetch(self._conn, f"UPDATE tickets SET updated_at = ? WHERE id IN ({placeholders(len(unique))})",
+                        [time_param(self._conn, now), *unique])
 
     async def set_ticket_status(self, ticket_id: int, status: str, now: datetime) -> None:
         await self._conn.execute(
@@ -238,12 +255,13 @@ class Transaction:
         """For each requester who opened tickets since `since`: how many, and the newest one's id (flood check)."""
         if not requester_keys:
             return {}
-        stmt = (
-            select(tickets.c.requester_key, func.count(), func.max(tickets.c.id))
-            .where(tickets.c.requester_key.in_(list(requester_keys)), tickets.c.created_at >= since)
-            .group_by(tickets.c.requester_key)
+        rows = await fetch(
+            self._conn,
+            "SELECT requester_key, count(*), max(id) FROM tickets WHERE created_at >= ? AND requester_key IN "
+            f"({placeholders(len(requester_keys))}) GROUP BY requester_key",
+            [time_param(self._conn, since), *requester_keys],
         )
-        return {str(key): (int(count), int(newest)) for key, count, newest in await self._conn.execute(stmt)}
+        return {str(key): (int(count), int(newest)) for key, count, newest in rows}
 
     # -- outbox ----------------------------------------------------------
     async def insert_deliveries(self, rows: Sequence[dict[str, Any]]) -> None:
@@ -281,9 +299,15 @@ class TicketPage:
 class Store:
     """Entry point of the repository API; owns the engine."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, checkpointer: WalCheckpointer | None = None) -> None:
         self.engine = engine
+        self._checkpointer = checkpointer
         self._outbox_listeners: list[Callable[[Sequence[dict[str, Any]]], None]] = []
+
+    def start(self) -> None:
+        """Start background upkeep (SQLite: checkpoints outside the intake's commits)."""
+        if self._checkpointer is not None:
+            self._checkpointer.start()
 
     def add_outbox_listener(self, listener: Callable[[Sequence[dict[str, Any]]], None]) -> None:
         """Call `listener` with the rows after every commit that wrote deliveries (the dispatcher wakes on it)."""
@@ -307,6 +331,8 @@ class Store:
                 listener(tx.outbox_rows)
 
     async def close(self) -> None:
+        if self._checkpointer is not None:
+            await self._checkpointer.stop()
         await self.engine.dispose()
 
     async def ping(self) -> None:
