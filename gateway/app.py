@@ -53,7 +53,8 @@ def build_store(config: Config) -> Store:
     url = resolve_url(config.storage.url, config.base_dir)
     engine = create_engine(url, sqlite_synchronous=config.storage.sqlite_synchronous,
                            pool_size=config.storage.pool_size)
-    return Store(engine, sqlite_checkpointer(url, config.storage.sqlite_synchronous))
+    return Store(engine, sqlite_checkpointer(url, config.storage.sqlite_synchronous),
+                 sqlite_synchronous=config.storage.sqlite_synchronous)
 
 
 def build_processor(config: Config, router: Router) -> Processor:

@@ -231,7 +231,7 @@ class IntakeService:
         now = self._clock()
         try:
             try:
-                async with self._store.transaction() as tx:
+                async with self._store.transaction(flush=False) as tx:  # redone from the stored record if lost
                     mine = await tx.finish_pending(
                         {i.inbound_id: (i.error or "normalize: nothing usable") if i.draft is None else None
                          for i in chunk if i.inbound_id is not None}, now)

@@ -299,9 +299,12 @@ class TicketPage:
 class Store:
     """Entry point of the repository API; owns the engine."""
 
-    def __init__(self, engine: AsyncEngine, checkpointer: WalCheckpointer | None = None) -> None:
+    def __init__(
+        self, engine: AsyncEngine, checkpointer: WalCheckpointer | None = None, *, sqlite_synchronous: str = "FULL"
+    ) -> None:
         self.engine = engine
         self._checkpointer = checkpointer
+        self._sqlite_synchronous = sqlite_synchronous.upper()
         self._outbox_listeners: list[Callable[[Sequence[dict[str, Any]]], None]] = []
 
     def start(self) -> None:
@@ -318,17 +321,42 @@ class Store:
         return self.engine.dialect.name
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
-        """A transaction that commits on success; database errors become StorageError."""
+    async def transaction(self, *, flush: bool = True) -> AsyncIterator[Transaction]:
+        """A transaction that commits on success; database errors become StorageError.
+
+        `flush=False` lets the commit return before it reaches the disk (SQLite
+        `synchronous=NORMAL`, PostgreSQL `synchronous_commit = off`), for work
+        that can be redone from what an earlier flushed commit holds, such as
+        processing stored records: a crash may lose it but never corrupts the
+        database, and the next flushed commit makes it durable too.
+        """
+        relaxed = not flush and self.dialect == "sqlite"
         try:
-            async with self.engine.begin() as conn:
-                tx = Transaction(conn)
-                yield tx
+            async with self.engine.connect() as conn:
+                if relaxed:  # per connection, and only between transactions
+                    await fetch(conn, "PRAGMA synchronous=NORMAL", [])
+                try:
+                    async with conn.begin():
+                        if not flush and self.dialect == "postgresql":
+                            await fetch(conn, "SET LOCAL synchronous_commit TO OFF", [])
+                        tx = Transaction(conn)
+                        yield tx
+                finally:
+                    if relaxed:
+                        await self._restore_synchronous(conn)
         except (DBAPIError, OperationalError) as exc:
             raise _translate(exc) from exc
         if tx.wrote_outbox:
             for listener in self._outbox_listeners:
                 listener(tx.outbox_rows)
+
+    async def _restore_synchronous(self, conn: AsyncConnection) -> None:
+        """Back to flushed commits before the connection serves another transaction, or never again."""
+        try:
+            await fetch(conn, f"PRAGMA synchronous={self._sqlite_synchronous}", [])
+        except Exception:
+            await conn.invalidate()
+            raise
 
     async def close(self) -> None:
         if self._checkpointer is not None:

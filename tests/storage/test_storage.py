@@ -92,3 +92,30 @@ async def test_a_failed_transaction_undoes_every_hot_path_insert(store):
             raise RuntimeError("crash after the inserts")
     assert await store.count_by_status() == {}
     assert (await store.list_tickets(channel=None, since=None, limit=10, cursor=None)).tickets == []
+
+
+async def test_an_unflushed_transaction_leaves_every_later_commit_flushed(store):
+    from storage.bulk import fetch
+
+    async def level(tx):
+        if store.dialect == "sqlite":
+            return (await fetch(tx._conn, "PRAGMA synchronous", []))[0][0]  # 2 FULL, 1 NORMAL
+        return (await fetch(tx._conn, "SHOW synchronous_commit", []))[0][0]
+
+    async with store.transaction() as tx:
+        flushed = await level(tx)  # FULL (2) on SQLite; the server's setting on PostgreSQL
+    assert store.dialect != "sqlite" or flushed == 2
+    relaxed = 1 if store.dialect == "sqlite" else "off"
+    for _ in range(3):  # the pool hands the same connection back
+        async with store.transaction(flush=False) as tx:
+            await tx.insert_inbound([inbound_row(f"x-{id(tx)}")])
+            assert await level(tx) == relaxed
+        async with store.transaction() as tx:
+            assert await level(tx) == flushed
+    with pytest.raises(RuntimeError):
+        async with store.transaction(flush=False) as tx:
+            raise RuntimeError("a failed unflushed transaction restores the level too")
+    async with store.transaction() as tx:
+        assert await level(tx) == flushed
+    finished = {r.status for r in await store.list_inbound("pending", 10)}
+    assert finished == {"pending"}
