@@ -31,7 +31,7 @@ from gateway.wiring import delivery_planner, extra_channels, extra_normalizers
 from normalize.phone import make_phone_normalizer
 from normalize.portal import normalize_portal
 from storage import migrate
-from storage.engine import create_engine, resolve_url, sqlite_checkpointer
+from storage.engine import create_engine, resolve_url
 from storage.repository import Store
 
 log = logging.getLogger("gateway")
@@ -53,8 +53,7 @@ def build_store(config: Config) -> Store:
     url = resolve_url(config.storage.url, config.base_dir)
     engine = create_engine(url, sqlite_synchronous=config.storage.sqlite_synchronous,
                            pool_size=config.storage.pool_size)
-    return Store(engine, sqlite_checkpointer(url, config.storage.sqlite_synchronous),
-                 sqlite_synchronous=config.storage.sqlite_synchronous)
+    return Store(engine, sqlite_synchronous=config.storage.sqlite_synchronous)
 
 
 def build_processor(config: Config, router: Router) -> Processor:
@@ -128,7 +127,6 @@ class Gateway:
 
     async def start(self) -> None:
         await prepare_storage(self.config, self.store)
-        self.store.start()
         self.intake.start()
         self._build_channels()
         self._warn_missing_secrets()

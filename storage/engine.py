@@ -9,8 +9,6 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from storage.checkpoint import BACKSTOP_PAGES, WalCheckpointer
-
 
 def resolve_url(url: str, base_dir: Path) -> str:
     """Make a relative SQLite path relative to the configuration file and create its folder."""
@@ -50,15 +48,7 @@ def create_engine(
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA synchronous={sync_level}")
             cursor.execute(f"PRAGMA busy_timeout={int(sqlite_busy_timeout_ms)}")
-            cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")  # see storage.checkpoint
             cursor.close()
 
     return engine
 
-
-def sqlite_checkpointer(url: str, synchronous: str) -> WalCheckpointer | None:
-    """The background checkpointer of a SQLite database file (None for other databases and in-memory ones)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
-        return None
-    return WalCheckpointer(parsed.database, synchronous.upper())

@@ -7,6 +7,7 @@ of a few hundred records costs a handful of round trips.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,8 +19,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.bulk import fetch, insert_returning, placeholders, time_param
-from storage.checkpoint import WalCheckpointer
 from storage.tables import checkpoints, deliveries, identity_links, inbound, messages, outbound_messages, tickets
+
+log = logging.getLogger("storage.repository")
 
 
 class StorageError(Exception):
@@ -299,18 +301,10 @@ class TicketPage:
 class Store:
     """Entry point of the repository API; owns the engine."""
 
-    def __init__(
-        self, engine: AsyncEngine, checkpointer: WalCheckpointer | None = None, *, sqlite_synchronous: str = "FULL"
-    ) -> None:
+    def __init__(self, engine: AsyncEngine, *, sqlite_synchronous: str = "FULL") -> None:
         self.engine = engine
-        self._checkpointer = checkpointer
         self._sqlite_synchronous = sqlite_synchronous.upper()
         self._outbox_listeners: list[Callable[[Sequence[dict[str, Any]]], None]] = []
-
-    def start(self) -> None:
-        """Start background upkeep (SQLite: checkpoints outside the intake's commits)."""
-        if self._checkpointer is not None:
-            self._checkpointer.start()
 
     def add_outbox_listener(self, listener: Callable[[Sequence[dict[str, Any]]], None]) -> None:
         """Call `listener` with the rows after every commit that wrote deliveries (the dispatcher wakes on it)."""
@@ -329,6 +323,11 @@ class Store:
         that can be redone from what an earlier flushed commit holds, such as
         processing stored records: a crash may lose it but never corrupts the
         database, and the next flushed commit makes it durable too.
+
+        On SQLite such a transaction also moves the write-ahead log into the
+        database file (a passive checkpoint) while nobody waits on it: else
+        SQLite does it inside whichever commit takes the log past 1,000 pages,
+        and with mail-sized records that is often one that senders wait on.
         """
         relaxed = not flush and self.dialect == "sqlite"
         try:
@@ -344,6 +343,11 @@ class Store:
                 finally:
                     if relaxed:
                         await self._restore_synchronous(conn)
+                if relaxed:
+                    try:
+                        await fetch(conn, "PRAGMA wal_checkpoint(PASSIVE)", [])
+                    except Exception as exc:  # the commit stands; SQLite checkpoints by itself later
+                        log.warning("checkpoint after a transaction failed: %s", exc)
         except (DBAPIError, OperationalError) as exc:
             raise _translate(exc) from exc
         if tx.wrote_outbox:
@@ -359,8 +363,6 @@ class Store:
             raise
 
     async def close(self) -> None:
-        if self._checkpointer is not None:
-            await self._checkpointer.stop()
         await self.engine.dispose()
 
     async def ping(self) -> None:
