@@ -27,7 +27,7 @@ from typing import cast
 
 from normalize.sanitize import clean_header_value, decode_surrogates
 
-MEMO_ENTRIES = 4096
+MEMO_ENTRIES = 512
 MEMO_VALUE_CHARS = 2048
 
 
