@@ -30,6 +30,10 @@ DeliveryPlanner = Callable[[int, int, MessageDraft, str, dict[str, Any], datetim
 """(ticket id, message id, draft, event, classification, now) -> outbox rows to write."""
 
 SUPPRESSED_KINDS = frozenset({Kind.AUTO_REPLY, Kind.BOUNCE})
+MESSAGE_COLUMNS = frozenset({"channel", "transport", "external_id", "kind", "received_at", "sent_at", "subject",
+                             "text"})
+"""Schema keys a message row holds in columns of their own: its `body` JSON keeps only the rest (a body's
+text, the biggest value, is not written twice)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +168,7 @@ class Processor:
             kind = draft.kind
             if position not in classifications and kind == Kind.NEW:
                 kind = Kind.REPLY
-            body = replace(draft, kind=kind).to_json() if kind != draft.kind else draft.to_json()
+            body = {key: value for key, value in draft.to_json().items() if key not in MESSAGE_COLUMNS}
             message_rows.append(
                 {
                     "ticket_id": ticket_id,

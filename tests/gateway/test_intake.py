@@ -199,3 +199,13 @@ async def test_with_the_database_down_the_whole_batch_is_refused_quickly(gateway
     monkeypatch.setattr(gateway.store, "ping", no_ping)
     results = await asyncio.gather(*(submit(http, gateway, portal_body(subject=f"s{i}")) for i in range(5)))
     assert {status for status, _, _ in results} == {503}
+
+
+async def test_a_message_body_is_written_once(gateway, http):
+    text = "The printer on floor 3 prints blank pages. " * 20
+    status, ids, _ = await submit(http, gateway, portal_body(subject="blank pages", body=text))
+    assert status == 202
+    _, [row] = await gateway.store.get_ticket(int(ids["ticket_id"].split("-")[1]))
+    assert row.text.strip() == text.strip() and "text" not in row.body and "subject" not in row.body
+    [message] = (await get_ticket(http, gateway, ids["ticket_id"]))["messages"]
+    assert (message["text"].strip(), message["subject"], message["channel"]) == (text.strip(), "blank pages", "portal")
