@@ -13,8 +13,8 @@ import unicodedata
 
 
 def nfc(value: str) -> str:
-    """The NFC form, so composed and decomposed accents compare equal."""
-    return unicodedata.normalize("NFC", value)
+    """The NFC form, so composed and decomposed accents compare equal (ASCII is its own NFC form)."""
+    return value if value.isascii() else unicodedata.normalize("NFC", value)
 
 
 def fold(value: str) -> str:
@@ -44,6 +44,8 @@ def normalize_domain(domain: str) -> str:
     Mail may carry the Unicode or the `xn--` form of the same domain.
     """
     folded = fold(domain).rstrip(".")
+    if folded.isascii():  # already the ASCII form (the codec would only check label lengths)
+        return folded
     try:
         return folded.encode("idna").decode("ascii")
     except UnicodeError:
