@@ -18,7 +18,7 @@ from normalize.errors import NormalizeError
 from normalize.raw import RawInbound
 from normalize.refs import format_ticket_id, parse_ticket_id
 from normalize.schema import Kind, MessageDraft
-from storage.repository import InboundRow, Transaction
+from storage.repository import InboundRow, Transaction, pick_thread
 
 log = logging.getLogger("gateway.processing")
 
@@ -108,10 +108,16 @@ class Processor:
         by_external: dict[str, int] = {}
         by_conversation: dict[str, int] = {}
         by_requester: dict[str, list[int]] = {}  # tickets this batch opens, per requester (flood rule)
-        recent = await _recent_tickets(tx, [d for _, d in items], now)
-        for draft in (d for _, d in items):
+        drafts = [d for _, d in items]
+        recent = await _recent_tickets(tx, drafts, now)
+        hints = [h for d in drafts for h in d.thread_hints]
+        by_message_id = await tx.tickets_by_message_id([h.value for h in hints if h.kind == "message_id"])
+        statuses = await tx.ticket_statuses(
+            [n for h in hints if h.kind == "ticket_ref" and (n := parse_ticket_id(h.value)) is not None]
+        )
+        for draft in drafts:
             ticket_id, batch_index, reason = await self._thread(
-                tx, draft, now, by_external, by_conversation, by_requester, recent
+                tx, draft, now, by_external, by_conversation, by_requester, recent, by_message_id, statuses
             )
             if "flood_limit" in draft.extras:  # policy, not message data: not stored
                 extras = {k: v for k, v in draft.extras.items() if k != "flood_limit"}
@@ -222,20 +228,25 @@ class Processor:
         by_conversation: dict[str, int],
         by_requester: dict[str, list[int]] | None = None,
         recent: Mapping[tuple[str, float], tuple[int, int]] | None = None,
+        by_message_id: tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]]] = ({}, {}),
+        statuses: Mapping[int, str] | None = None,
     ) -> tuple[int | None, int | None, dict[str, Any] | None]:
-        """(ticket id, or index of a ticket opened earlier in the batch, and why) for a draft."""
+        """(ticket id, or index of a ticket opened earlier in the batch, and why) for a draft.
+
+        What the database knows (message ids, ticket references, senders' recent tickets) was read
+        for the whole batch before; only conversations are looked up here, one by one.
+        """
         message_ids = [h.value for h in draft.thread_hints if h.kind == "message_id"]
         for value in message_ids:
             if value in by_external:
                 return None, by_external[value], {"by": "message_id", "value": value}
-        if message_ids:
-            found = await tx.ticket_by_message_external_id(message_ids)
-            if found:
-                return found[0], None, {"by": "message_id", "value": found[1]}
+        found = pick_thread(by_message_id, message_ids)
+        if found:
+            return found[0], None, {"by": "message_id", "value": found[1]}
         for hint in draft.thread_hints:
             if hint.kind == "ticket_ref":
                 number = parse_ticket_id(hint.value)
-                if number is not None and await tx.ticket_status(number) is not None:
+                if number is not None and number in (statuses or {}):
                     return number, None, {"by": "ticket_ref", "value": format_ticket_id(number)}
         key = _conversation_key(draft)
         if key and not draft.extras.get("force_new"):

@@ -213,31 +213,31 @@ class Transaction:
             update(tickets).where(tickets.c.id == ticket_id).values(status=status, updated_at=now)
         )
 
-    async def ticket_status(self, ticket_id: int) -> str | None:
-        row = (await self._conn.execute(select(tickets.c.status).where(tickets.c.id == ticket_id))).first()
-        return row[0] if row else None
+    async def ticket_statuses(self, ticket_ids: Sequence[int]) -> dict[int, str]:
+        """The status of each of these tickets that exists, in one round trip."""
+        if not ticket_ids:
+            return {}
+        unique = sorted(set(ticket_ids))
+        rows = await fetch(self._conn, f"SELECT id, status FROM tickets WHERE id IN ({placeholders(len(unique))})",
+                           unique)
+        return {int(ticket_id): str(status) for ticket_id, status in rows}
 
-    async def ticket_by_message_external_id(self, external_ids: Sequence[str]) -> tuple[int, str] | None:
-        """The newest ticket holding a message with one of these ids (received or sent by us), and the id matched."""
+    async def tickets_by_message_id(
+        self, external_ids: Sequence[str]
+    ) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]]]:
+        """Which tickets hold these Message-IDs: (received, sent by us), each id -> (newest row, its ticket).
+
+        Two round trips for a whole batch; `pick_thread` chooses for one message.
+        """
         if not external_ids:
-            return None
-        stmt = (
-            select(messages.c.ticket_id, messages.c.external_id)
-            .where(messages.c.external_id.in_(list(external_ids)))
-            .order_by(messages.c.id.desc())
-            .limit(1)
-        )
-        row = (await self._conn.execute(stmt)).first()
-        if row:
-            return row[0], row[1]
-        sent = (
-            select(outbound_messages.c.ticket_id, outbound_messages.c.message_id)
-            .where(outbound_messages.c.message_id.in_(list(external_ids)))
-            .order_by(outbound_messages.c.id.desc())
-            .limit(1)
-        )
-        row = (await self._conn.execute(sent)).first()
-        return (row[0], row[1]) if row else None
+            return {}, {}
+        unique = sorted(set(external_ids))
+        marks = placeholders(len(unique))
+        received = await fetch(self._conn, f"SELECT id, ticket_id, external_id FROM messages "
+                                           f"WHERE external_id IN ({marks})", unique)
+        sent = await fetch(self._conn, f"SELECT id, ticket_id, message_id FROM outbound_messages "
+                                       f"WHERE message_id IN ({marks})", unique)
+        return _newest(received), _newest(sent)
 
     async def open_conversation(self, key: str, active_since: datetime) -> int | None:
         stmt = (
@@ -511,3 +511,25 @@ def _ticket_row(row: Any) -> TicketRow:
     for key in ("requester_key", "conversation_key", "opened_by"):
         data.pop(key, None)
     return TicketRow(**data)
+
+
+def _newest(rows: Sequence[Sequence[Any]]) -> dict[str, tuple[int, int]]:
+    """(row id, ticket id, key) rows -> key -> (newest row id, its ticket id)."""
+    newest: dict[str, tuple[int, int]] = {}
+    for row_id, ticket_id, key in rows:
+        if key not in newest or int(row_id) > newest[key][0]:
+            newest[str(key)] = (int(row_id), int(ticket_id))
+    return newest
+
+
+def pick_thread(
+    known: tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]]], external_ids: Sequence[str]
+) -> tuple[int, str] | None:
+    """The newest ticket holding a message with one of these ids (received first, else sent by us), and
+    the id matched, from what `tickets_by_message_id` found."""
+    for table in known:
+        found = [(table[value][0], table[value][1], value) for value in external_ids if value in table]
+        if found:
+            _, ticket_id, value = max(found)
+            return ticket_id, value
+    return None

@@ -119,3 +119,14 @@ async def test_an_unflushed_transaction_leaves_every_later_commit_flushed(store)
         assert await level(tx) == flushed
     finished = {r.status for r in await store.list_inbound("pending", 10)}
     assert finished == {"pending"}
+
+
+def test_a_reply_joins_the_ticket_of_the_newest_message_it_names_received_before_sent():
+    from storage.repository import pick_thread
+
+    received = {"a@x": (10, 1), "b@x": (12, 2)}
+    sent = {"c@x": (99, 3)}
+    assert pick_thread((received, sent), ["a@x", "b@x"]) == (2, "b@x")  # the newest message named
+    assert pick_thread((received, sent), ["c@x", "a@x"]) == (1, "a@x")  # mail received before ours sent
+    assert pick_thread((received, sent), ["c@x", "z@x"]) == (3, "c@x")  # else what we sent (an ack)
+    assert pick_thread((received, sent), ["z@x"]) is None and pick_thread(({}, {}), []) is None

@@ -45,7 +45,8 @@ async def test_new_email_ticket_is_acknowledged_threaded_and_recorded(start_gate
     [row] = await rows(gw)
     assert (row.destination, row.event, row.status) == ("ack:email", "ack", "delivered")
     async with gw.store.transaction() as tx:  # a reply to the acknowledgement finds the ticket
-        assert await tx.ticket_by_message_external_id([ack["Message-ID"].strip("<>")]) is not None
+        _, sent = await tx.tickets_by_message_id([ack["Message-ID"].strip("<>")])
+        assert sent[ack["Message-ID"].strip("<>")][1] == int(ticket_id)
 
 
 async def test_header_injection_through_the_subject_is_neutralised(start_gateway, sink):
