@@ -50,6 +50,8 @@ STORED_GATHER_TURNS, STORED_QUIET_TURNS = 4, 1  # the same for a record answered
 # cheap (no processing to share), so it is held back less for company
 BACKLOG_CHUNK = 8  # stored records processed per transaction between batches: short, so senders wait little
 BACKLOG_AHEAD = 64  # past this many, the backlog is processed even while new records wait, to keep pace
+BACKLOG_MAX = 128  # past this many, a record is answered after its ticket, as any other: a stored record
+# must be readable within a second of its answer, and this many are processed well within that
 BACKLOG_RETRY_S = 1.0  # pause before processing again after the database refused
 CLOSE_BACKLOG_S = 30.0  # how long stopping waits for the backlog
 
@@ -191,7 +193,11 @@ class IntakeService:
 
     async def _commit(self, batch: list[_Pending]) -> None:
         leaders = _merge_repeats(batch)
+        room = BACKLOG_MAX - len(self._backlog)
         for item in leaders:
+            if item.until_stored and room <= 0:
+                item.until_stored = False  # the backlog is full: this one waits for its ticket
+            room -= item.until_stored
             if not item.until_stored:
                 await self._normalize(item)
         for attempt in range(3):
@@ -219,14 +225,16 @@ class IntakeService:
         """Process up to `BACKLOG_CHUNK` stored records in one transaction, or each alone if that fails.
 
         Normalizing (the expensive part) stops as soon as new records wait, and goes on next time,
-        so that a sender waits for at most one normalization or one short transaction, not a chunk.
+        so that a sender waits for at most one normalization or one short transaction, not a chunk;
+        unless the backlog is `BACKLOG_AHEAD` long, when keeping pace comes first.
         """
         chunk = self._backlog[:BACKLOG_CHUNK]
+        behind = len(self._backlog) >= BACKLOG_AHEAD
         for item in chunk:
             if item.draft is None and item.error is None:
                 await self._normalize(item)
                 await asyncio.sleep(0)  # let records being read reach the queue
-                if not self._queue.empty():
+                if not behind and not self._queue.empty():
                     return
         now = self._clock()
         try:

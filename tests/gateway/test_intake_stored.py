@@ -111,3 +111,12 @@ async def test_stopping_processes_what_was_stored(start_gateway, monkeypatch):
     release.set()
     await asyncio.wait_for(stopping, timeout=10)
     assert (await gw.store.get_inbound(result.inbound_id)).status == "processed"  # ... and processes it
+
+
+async def test_past_the_backlog_limit_the_answer_waits_for_the_ticket(gateway, monkeypatch):
+    """A stored record must be readable within a second of its answer: the backlog stays short."""
+    monkeypatch.setattr(intake_module, "BACKLOG_MAX", 2)
+    results = await asyncio.gather(*(gateway.intake(portal_raw(f"s{i}"), until="stored") for i in range(3)))
+    assert [r.status for r in results] == [IntakeStatus.PENDING, IntakeStatus.PENDING, IntakeStatus.PROCESSED]
+    assert results[2].ticket_id is not None
+    await processed(gateway)
