@@ -109,15 +109,10 @@ class Processor:
         by_conversation: dict[str, int] = {}
         by_requester: dict[str, list[int]] = {}  # tickets this batch opens, per requester (flood rule)
         drafts = [d for _, d in items]
-        recent = await _recent_tickets(tx, drafts, now)
-        hints = [h for d in drafts for h in d.thread_hints]
-        by_message_id = await tx.tickets_by_message_id([h.value for h in hints if h.kind == "message_id"])
-        statuses = await tx.ticket_statuses(
-            [n for h in hints if h.kind == "ticket_ref" and (n := parse_ticket_id(h.value)) is not None]
-        )
+        known = await _Known.read(tx, drafts, now)
         for draft in drafts:
             ticket_id, batch_index, reason = await self._thread(
-                tx, draft, now, by_external, by_conversation, by_requester, recent, by_message_id, statuses
+                tx, draft, now, by_external, by_conversation, by_requester, known
             )
             if "flood_limit" in draft.extras:  # policy, not message data: not stored
                 extras = {k: v for k, v in draft.extras.items() if k != "flood_limit"}
@@ -139,23 +134,7 @@ class Processor:
         classifications = dict(
             zip(new_positions, self._classify([plans[p][0] for p in new_positions], now), strict=True)
         )
-        new_rows = [
-            {
-                "status": "suppressed" if draft.kind in SUPPRESSED_KINDS else "open",
-                "opened_via": draft.channel.value,
-                "subject": draft.subject,
-                "requester": draft.requester.to_json(),
-                "requester_key": _requester_key(draft),
-                "conversation_key": _conversation_key(draft),
-                "classification": classifications[position],
-                "external_ref": None,
-                "opened_by": items[position][0],
-                "created_at": now,
-                "updated_at": now,
-            }
-            for position in new_positions
-            for draft in (plans[position][0],)
-        ]
+        new_rows = [_ticket_row(plans[p][0], items[p][0], classifications[p], now) for p in new_positions]
         new_ids = await tx.insert_tickets(new_rows)
         ticket_of = {p: new_ids[items[p][0]] for p in new_positions}
 
@@ -226,10 +205,8 @@ class Processor:
         now: datetime,
         by_external: dict[str, int],
         by_conversation: dict[str, int],
-        by_requester: dict[str, list[int]] | None = None,
-        recent: Mapping[tuple[str, float], tuple[int, int]] | None = None,
-        by_message_id: tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]]] = ({}, {}),
-        statuses: Mapping[int, str] | None = None,
+        by_requester: dict[str, list[int]],
+        known: _Known,
     ) -> tuple[int | None, int | None, dict[str, Any] | None]:
         """(ticket id, or index of a ticket opened earlier in the batch, and why) for a draft.
 
@@ -240,13 +217,13 @@ class Processor:
         for value in message_ids:
             if value in by_external:
                 return None, by_external[value], {"by": "message_id", "value": value}
-        found = pick_thread(by_message_id, message_ids)
+        found = pick_thread(known.by_message_id, message_ids)
         if found:
             return found[0], None, {"by": "message_id", "value": found[1]}
         for hint in draft.thread_hints:
             if hint.kind == "ticket_ref":
                 number = parse_ticket_id(hint.value)
-                if number is not None and number in (statuses or {}):
+                if number is not None and number in known.statuses:
                     return number, None, {"by": "ticket_ref", "value": format_ticket_id(number)}
         key = _conversation_key(draft)
         if key and not draft.extras.get("force_new"):
@@ -255,7 +232,45 @@ class Processor:
             found_id = await tx.open_conversation(key, now - self._conversation_idle)
             if found_id is not None:
                 return found_id, None, {"by": "conversation", "value": key}
-        return _flood_target(draft, recent or {}, by_requester or {})
+        return _flood_target(draft, known.recent, by_requester)
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """What the database holds about a batch's threading keys, read once for the whole batch."""
+
+    recent: dict[tuple[str, float], tuple[int, int]]
+    """(requester, flood window) -> (tickets opened in it, the newest)."""
+    by_message_id: tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]]]
+    """See `Transaction.tickets_by_message_id`."""
+    statuses: dict[int, str]
+    """The tickets that references in the batch name, by id."""
+
+    @classmethod
+    async def read(cls, tx: Transaction, drafts: Sequence[MessageDraft], now: datetime) -> _Known:
+        hints = [h for d in drafts for h in d.thread_hints]
+        numbers = [n for h in hints if h.kind == "ticket_ref" and (n := parse_ticket_id(h.value)) is not None]
+        return cls(
+            recent=await _recent_tickets(tx, drafts, now),
+            by_message_id=await tx.tickets_by_message_id([h.value for h in hints if h.kind == "message_id"]),
+            statuses=await tx.ticket_statuses(numbers),
+        )
+
+
+def _ticket_row(draft: MessageDraft, inbound_id: int, classification: dict[str, Any], now: datetime) -> dict[str, Any]:
+    return {
+        "status": "suppressed" if draft.kind in SUPPRESSED_KINDS else "open",
+        "opened_via": draft.channel.value,
+        "subject": draft.subject,
+        "requester": draft.requester.to_json(),
+        "requester_key": _requester_key(draft),
+        "conversation_key": _conversation_key(draft),
+        "classification": classification,
+        "external_ref": None,
+        "opened_by": inbound_id,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 async def _recent_tickets(
