@@ -87,29 +87,29 @@ def decide_many(
     classifier: Classifier | None = None,
 ) -> list[Decision]:
     """`decide` for (draft, now) pairs; the model scores every draft no rule decided in one call."""
-    decisions: list[Decision | None] = []
-    undecided: list[tuple[int, list[Attempt]]] = []
-    for draft, now in items:
-        tried: list[Attempt] = []
-        decisions.append(_by_rules(draft, config, now, tried))
-        if decisions[-1] is None:
-            undecided.append((len(decisions) - 1, tried))
+    tried: list[list[Attempt]] = [[] for _ in items]
+    decisions = [_by_rules(draft, config, now, tried[i]) for i, (draft, now) in enumerate(items)]
+    undecided = [i for i, decision in enumerate(decisions) if decision is None]
     if classifier is not None and undecided:
-        predictions = classifier.predict_many([items[i][0] for i, _ in undecided])
-        for (i, tried), prediction in zip(undecided, predictions, strict=True):
-            decisions[i] = _by_model(items[i][0], prediction, classifier, config, tried)
-    for i, tried in undecided:
-        if decisions[i] is None:
-            decisions[i] = Decision(
-                queue=config.default_queue,
-                category=_hint(items[i][0]),
-                priority=config.default_priority,
-                tags=(),
-                decided_by="default",
-                confidence=None,
-                tried=tuple(tried),
-            )
-    return [decision for decision in decisions if decision is not None]
+        predictions = classifier.predict_many([items[i][0] for i in undecided])
+        for i, prediction in zip(undecided, predictions, strict=True):
+            decisions[i] = _by_model(items[i][0], prediction, classifier, config, tried[i])
+    return [
+        decision if decision is not None else _by_default(items[i][0], config, tried[i])
+        for i, decision in enumerate(decisions)
+    ]
+
+
+def _by_default(draft: MessageDraft, config: RouterConfig, tried: list[Attempt]) -> Decision:
+    return Decision(
+        queue=config.default_queue,
+        category=_hint(draft),
+        priority=config.default_priority,
+        tags=(),
+        decided_by="default",
+        confidence=None,
+        tried=tuple(tried),
+    )
 
 
 def _hint(draft: MessageDraft) -> str | None:

@@ -83,7 +83,7 @@ async def insert_returning(
         params: list[Any] = []
         for row in chunk:
             params += [convert(row[name]) for name, convert in zip(names, converters, strict=True)]
-        group = "(" + ", ".join("?" * len(names)) + ")"
+        group = f"({placeholders(len(names))})"
         out += await fetch(conn, head + ", ".join(group for _ in chunk) + tail, params)
     return out
 
