@@ -14,6 +14,7 @@ from typing import Protocol
 
 from router.facts import MessageFacts
 from router.hours import WeeklyHours
+from router.prefilter import Words, may_match, required_words
 from router.text import keyword_pattern, shorten
 
 
@@ -123,20 +124,29 @@ class Pattern:
 
     `shown` is how the patterns appear in explanations (the configured regex,
     or the keywords), since a keyword pattern's compiled form explains nothing.
+    `lowered` reads the same text lowercased when it is ASCII: a pattern runs
+    only when the text holds one of the words it cannot match without
+    (`router.prefilter`).
     """
 
     key: str
     patterns: tuple[re.Pattern[str], ...]
     shown: tuple[str, ...]
     text: Callable[[MessageFacts], str]
+    lowered: Callable[[MessageFacts], str | None]
+    words: tuple[Words | None, ...] = field(init=False)
     miss: Verdict = field(init=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "words", tuple(required_words(p.pattern, p.flags) for p in self.patterns))
         object.__setattr__(self, "miss", Verdict(False, f"{self.key}: no match for {_listing(self.shown)}"))
 
     def test(self, facts: MessageFacts) -> Verdict:
         haystack = self.text(facts)
-        for pattern, shown in zip(self.patterns, self.shown, strict=True):
+        lowered = self.lowered(facts)
+        for pattern, words, shown in zip(self.patterns, self.words, self.shown, strict=True):
+            if not may_match(words, lowered):
+                continue
             found = pattern.search(haystack)
             if found is not None:
                 return Verdict(True, f"{self.key}: {shorten(found.group(0))!r} matches {shown!r}")
@@ -177,6 +187,17 @@ class Keywords:
             if found is not None:
                 return Verdict(True, f"{self.key}: {shorten(found.group(0))!r} matches {', '.join(self.keywords)!r}")
         return self.miss
+
+
+def cost(condition: Condition) -> int:
+    """How expensive a test is, in rank: a rule tests its cheap conditions first, as each may end it."""
+    if isinstance(condition, Pattern):
+        return 3
+    if isinstance(condition, Hours):
+        return 2
+    if isinstance(condition, Keywords):
+        return 1
+    return 0
 
 
 def _media_type_matches(pattern: str, observed: str) -> bool:

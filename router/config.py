@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 from pathlib import PurePath
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from router.conditions import Condition, Verdict
+from router.conditions import Condition, Verdict, cost
 from router.errors import RouterConfigError
 from router.facts import MessageFacts
 from router.validation import (
@@ -56,11 +56,21 @@ class RuleAction:
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """A named rule: every condition in `when` must match (an empty `when` matches everything)."""
+    """A named rule: every condition in `when` must match (an empty `when` matches everything).
+
+    Conditions are tested cheapest first (a comparison before a pattern scan),
+    since every one must match and the first that does not ends the test; a
+    match still explains itself in the order the conditions were written.
+    """
 
     name: str
     when: tuple[Condition, ...]
     set: RuleAction
+    _order: tuple[int, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        order = sorted(range(len(self.when)), key=lambda i: cost(self.when[i]))
+        object.__setattr__(self, "_order", tuple(order))
 
     @property
     def matches_everything(self) -> bool:
@@ -68,13 +78,15 @@ class Rule:
 
     def test(self, facts: MessageFacts) -> Verdict:
         """Yes or no, with the reason: every condition's on a match, the first failing one's otherwise."""
-        reasons = []
-        for condition in self.when:
-            verdict = condition.test(facts)
+        reasons: dict[int, str] = {}
+        for index in self._order:
+            verdict = self.when[index].test(facts)
             if not verdict.matched:
                 return verdict
-            reasons.append(verdict.reason)
-        return Verdict(True, "; ".join(reasons) or "no conditions: matches every message")
+            reasons[index] = verdict.reason
+        if not reasons:
+            return Verdict(True, "no conditions: matches every message")
+        return Verdict(True, "; ".join(reasons[i] for i in range(len(self.when))))
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,58 +7,102 @@ comparison and a draft field that moves only changes this module.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from normalize.schema import MessageDraft, Requester
 from router.text import fold, nfc, normalize_address, normalize_domain
 
 IDENTITY_PREFIXES = ("email:", "phone:", "telegram:", "portal:")
+T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
+class _computed_once(Generic[T]):
+    """`functools.cached_property` without its lock (Python 3.11 takes one per first access, which
+    costs more than most facts): the value lands in the instance's dict, read directly afterwards."""
+
+    def __init__(self, compute: Callable[[Any], T]) -> None:
+        self.compute = compute
+        self.name = compute.__name__
+
+    def __get__(self, instance: Any, owner: type | None = None) -> T:
+        if instance is None:
+            return self  # type: ignore[return-value]
+        value = instance.__dict__[self.name] = self.compute(instance)
+        return value
+
+
+
 class MessageFacts:
-    """Normalized facts; tuples hold every value a condition may match."""
+    """Normalized facts, each computed on first use: a rule set reads only a few of them, and the
+    others (sender identities, form fields) cost more than the comparisons that would use them.
+    Tuples hold every value a condition may match."""
 
-    channel: str
-    transport: str
-    recipients: tuple[str, ...]
-    sender_ids: tuple[str, ...]
-    sender_domains: tuple[str, ...]
-    phone: str | None
-    portal_category: str | None
-    fields: Mapping[str, tuple[str, ...]]
-    attachment_types: tuple[str, ...]
-    subject: str
-    searchable_text: str
-    ascii_lower_text: str | None
-    """`searchable_text` lowercased when it is all ASCII (else None), where keyword conditions look for
-    their words before running a pattern: on ASCII, case-insensitive matching is plain lowercasing."""
-    moment: datetime
+    def __init__(self, draft: MessageDraft, now: datetime) -> None:
+        self._draft = draft
+        self.channel: str = draft.channel.value
+        self.transport: str = draft.transport.value
+        self.moment: datetime = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
 
     @classmethod
     def from_draft(cls, draft: MessageDraft, now: datetime) -> MessageFacts:
         """Facts of `draft` as decided at `now` (a naive `now` is taken as UTC)."""
-        requester = draft.requester
-        searchable = nfc(f"{draft.subject}\n{draft.text}")
-        email_domain = requester.email.rpartition("@")[2] if requester.email else ""
-        return cls(
-            channel=draft.channel.value,
-            transport=draft.transport.value,
-            recipients=_recipients(draft.extras.get("rcpt_tos")),
-            sender_ids=_sender_ids(requester),
-            sender_domains=_domain_and_parents(email_domain),
-            phone=normalize_phone(requester.phone) if requester.phone else None,
-            portal_category=fold(draft.category_hint) if draft.category_hint else None,
-            fields={fold(name): _field_values(value) for name, value in draft.fields.items()},
-            attachment_types=tuple(media_type(a.content_type) for a in draft.attachments),
-            subject=nfc(draft.subject),
-            searchable_text=searchable,
-            ascii_lower_text=searchable.lower() if searchable.isascii() else None,
-            moment=now if now.tzinfo is not None else now.replace(tzinfo=UTC),
-        )
+        return cls(draft, now)
+
+    @_computed_once
+    def recipients(self) -> tuple[str, ...]:
+        return _recipients(self._draft.extras.get("rcpt_tos"))
+
+    @_computed_once
+    def sender_ids(self) -> tuple[str, ...]:
+        return _sender_ids(self._draft.requester)
+
+    @_computed_once
+    def sender_domains(self) -> tuple[str, ...]:
+        email = self._draft.requester.email
+        return _domain_and_parents(email.rpartition("@")[2] if email else "")
+
+    @_computed_once
+    def phone(self) -> str | None:
+        phone = self._draft.requester.phone
+        return normalize_phone(phone) if phone else None
+
+    @_computed_once
+    def portal_category(self) -> str | None:
+        hint = self._draft.category_hint
+        return fold(hint) if hint else None
+
+    @_computed_once
+    def fields(self) -> Mapping[str, tuple[str, ...]]:
+        return {fold(name): _field_values(value) for name, value in self._draft.fields.items()}
+
+    @_computed_once
+    def attachment_types(self) -> tuple[str, ...]:
+        return tuple(media_type(a.content_type) for a in self._draft.attachments)
+
+    @_computed_once
+    def subject(self) -> str:
+        return nfc(self._draft.subject)
+
+    @_computed_once
+    def searchable_text(self) -> str:
+        return nfc(f"{self._draft.subject}\n{self._draft.text}")
+
+    @_computed_once
+    def ascii_lower_subject(self) -> str | None:
+        """`subject` lowercased when it is all ASCII (else None); see `ascii_lower_text`."""
+        return _ascii_lower(self.subject)
+
+    @_computed_once
+    def ascii_lower_text(self) -> str | None:
+        """`searchable_text` lowercased when it is all ASCII (else None), where conditions look for
+        their words before running a pattern: on ASCII, case-insensitive matching is plain lowercasing."""
+        return _ascii_lower(self.searchable_text)
+
+
+def _ascii_lower(text: str) -> str | None:
+    return text.lower() if text.isascii() else None
 
 
 def normalize_phone(number: str) -> str:

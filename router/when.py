@@ -8,7 +8,7 @@ Unicode-aware without further work per message.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
@@ -79,11 +79,20 @@ def _condition(name: str, value: Any, key: str, zone: tzinfo) -> Condition:
         case "hours":
             return Hours(name, tuple(_hours(v, k, zone) for v, k in items))
         case "subject":
-            return Pattern(name, tuple(_regex(v, k) for v, k in items), _shown(items), _subject)
+            return _pattern(name, items, _subject, _lowered_subject)
         case "text":
-            return Pattern(name, tuple(_regex(v, k) for v, k in items), _shown(items), _searchable)
+            return _pattern(name, items, _searchable, _lowered_searchable)
         case _:
             return Keywords(name, _shown(items))
+
+
+def _pattern(
+    name: str,
+    items: tuple[tuple[str, str], ...],
+    text: Callable[[MessageFacts], str],
+    lowered: Callable[[MessageFacts], str | None],
+) -> Pattern:
+    return Pattern(name, tuple(_regex(v, k) for v, k in items), _shown(items), text, lowered)
 
 
 def _fields(table: Mapping[str, Any], key: str) -> list[Condition]:
@@ -210,3 +219,11 @@ def _subject(facts: MessageFacts) -> str:
 
 def _searchable(facts: MessageFacts) -> str:
     return facts.searchable_text
+
+
+def _lowered_subject(facts: MessageFacts) -> str | None:
+    return facts.ascii_lower_subject
+
+
+def _lowered_searchable(facts: MessageFacts) -> str | None:
+    return facts.ascii_lower_text
