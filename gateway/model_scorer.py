@@ -24,10 +24,19 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sparse  # type: ignore[import-untyped]
+
+try:  # scipy's CSR product routine, without its matrix objects; `FastScorer.compile` checks the result
+    from scipy.sparse._sparsetools import (  # type: ignore[import-untyped]
+        csr_matmat,
+        csr_matmat_maxnnz,
+        csr_matvecs,
+    )
+except ImportError:  # pragma: no cover - another scipy: the plain pipeline is used
+    csr_matmat = csr_matmat_maxnnz = csr_matvecs = None
 
 from router.classifier import Classifier
 
@@ -97,14 +106,27 @@ class _Vectorizer:
         return columns
 
 
+class Rows(NamedTuple):
+    """A (texts x features) matrix as CSR arrays: row i's entries are `indices`/`data[indptr[i]:indptr[i + 1]]`.
+
+    Plain arrays rather than scipy matrix objects: the objects check their
+    input on every construction, which for the handful of texts of one intake
+    batch costs more than the arithmetic.
+    """
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+
+
 class _Counts:
-    """Term counts of a batch of texts over the model's features: (texts x features), CSR, no repeats."""
+    """Term counts of a batch of texts over the model's features, no repeated column within a row."""
 
     def __init__(self, vectorizers: Sequence[_Vectorizer]) -> None:
         self.vectorizers = tuple(vectorizers)
         self.features = sum(v.size for v in vectorizers)
 
-    def __call__(self, texts: Sequence[str]) -> Any:
+    def __call__(self, texts: Sequence[str]) -> Rows:
         indptr = [0]
         indices: list[int] = []
         for text in texts:
@@ -116,7 +138,7 @@ class _Counts:
             shape=(len(texts), self.features),
         )
         matrix.sum_duplicates()
-        return matrix
+        return Rows(matrix.indptr, matrix.indices, matrix.data)
 
 
 class _WordCounts(_Counts):
@@ -127,7 +149,7 @@ class _WordCounts(_Counts):
         self.lowercase = vectorizers[0].lowercase
         self._cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
-    def __call__(self, texts: Sequence[str]) -> Any:
+    def __call__(self, texts: Sequence[str]) -> Rows:
         batch_words: dict[str, int] = {}
         word_indices: list[int] = []
         word_counts: list[int] = []
@@ -140,21 +162,16 @@ class _WordCounts(_Counts):
                 word_indices.append(index)
                 word_counts.append(count)
             indptr.append(len(word_indices))
-        per_text = sparse.csr_matrix(
-            (np.asarray(word_counts, dtype=np.float64), np.asarray(word_indices, dtype=np.int32),
-             np.asarray(indptr, dtype=np.int32)),
-            shape=(len(texts), len(batch_words)),
-        )
         grams = [self._word(word) for word in batch_words]
         word_indptr = np.zeros(len(grams) + 1, dtype=np.int64)
         np.cumsum([len(columns) for columns, _ in grams], out=word_indptr[1:])
-        per_word = sparse.csr_matrix(
-            (np.concatenate([counts for _, counts in grams] or [np.zeros(0)]),
-             np.concatenate([columns for columns, _ in grams] or [np.zeros(0, dtype=np.int32)]),
-             word_indptr),
-            shape=(len(grams), self.features),
+        return _product(
+            Rows(np.asarray(indptr, dtype=np.int64), np.asarray(word_indices, dtype=np.int64),
+                 np.asarray(word_counts, dtype=np.float64)),
+            Rows(word_indptr, np.concatenate([columns for columns, _ in grams] or [np.zeros(0, dtype=np.int64)]),
+                 np.concatenate([counts for _, counts in grams] or [np.zeros(0)])),
+            self.features,
         )
-        return (per_text @ per_word).tocsr()
 
     def _word(self, word: str) -> tuple[np.ndarray, np.ndarray]:
         """(columns, counts) of one word's known n-grams in every vectorizer."""
@@ -164,10 +181,32 @@ class _WordCounts(_Counts):
                 self._cache.clear()
             counted = Counter(column for v in self.vectorizers for column in v.word_columns(word))
             found = self._cache[word] = (
-                np.fromiter(counted.keys(), dtype=np.int32, count=len(counted)),
+                np.fromiter(counted.keys(), dtype=np.int64, count=len(counted)),
                 np.fromiter(counted.values(), dtype=np.float64, count=len(counted)),
             )
         return found
+
+
+def _product(left: Rows, right: Rows, columns: int) -> Rows:
+    """`left @ right` by scipy's own CSR product routine (int64 indices, float64 data; no repeats result)."""
+    rows = len(left.indptr) - 1
+    nnz = csr_matmat_maxnnz(rows, columns, left.indptr, left.indices, right.indptr, right.indices)
+    indptr = np.zeros(rows + 1, dtype=np.int64)
+    indices = np.empty(nnz, dtype=np.int64)
+    data = np.empty(nnz, dtype=np.float64)
+    if nnz:
+        csr_matmat(rows, columns, left.indptr, left.indices, left.data, right.indptr, right.indices, right.data,
+                   indptr, indices, data)
+    return Rows(indptr, indices, data)
+
+
+def _row_sums(matrix: Rows, weights: np.ndarray) -> np.ndarray:
+    """`matrix @ weights` for a C-contiguous (features x classes) `weights`: class scores, a row per text."""
+    rows = len(matrix.indptr) - 1
+    sums = np.zeros((rows, weights.shape[1]))
+    csr_matvecs(rows, weights.shape[0], weights.shape[1], matrix.indptr, matrix.indices, matrix.data,
+                weights.ravel(), sums.ravel())
+    return sums
 
 
 @dataclass(frozen=True, eq=False)
@@ -184,15 +223,15 @@ class FastScorer:
     @classmethod
     def compile(cls, pipeline: Any, probes: Sequence[str] = PROBES) -> FastScorer | None:
         """A scorer for the pipeline, or None when it has another shape or the probes disagree."""
+        expected = pipeline.predict_proba(list(probes))
         try:
             scorer = cls._build(pipeline)
+            if scorer is None:
+                return None
+            together = scorer.probabilities_many(probes)
+            alone = np.array([scorer.probabilities(text) for text in probes]).reshape(expected.shape)
         except (AttributeError, TypeError, ValueError, KeyError):
             return None
-        if scorer is None:
-            return None
-        expected = pipeline.predict_proba(list(probes))
-        together = scorer.probabilities_many(probes)
-        alone = np.array([scorer.probabilities(text) for text in probes]).reshape(expected.shape)
         for got in (together, alone):
             if not np.allclose(got, expected, rtol=0.0, atol=TOLERANCE):
                 return None
@@ -204,7 +243,7 @@ class FastScorer:
         from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
         from sklearn.pipeline import FeatureUnion, Pipeline  # type: ignore[import-untyped]
 
-        if not isinstance(pipeline, Pipeline) or len(pipeline.steps) != 2:
+        if csr_matmat is None or not isinstance(pipeline, Pipeline) or len(pipeline.steps) != 2:
             return None
         union, model = pipeline.steps[0][1], pipeline.steps[1][1]
         if not isinstance(union, FeatureUnion) or union.transformer_weights is not None:
@@ -230,7 +269,7 @@ class FastScorer:
             labels=tuple(str(label) for label in model.classes_),
         )
 
-    def tfidf(self, texts: Sequence[str]) -> Any:
+    def tfidf(self, texts: Sequence[str]) -> Rows:
         """The union's `transform`: per vectorizer, sublinear TF, IDF, then each row normalized."""
         matrix = self.counts(texts)
         data, columns = matrix.data, matrix.indices
@@ -253,7 +292,7 @@ class FastScorer:
 
     def probabilities_many(self, texts: Sequence[str]) -> np.ndarray:
         """One row of class probabilities per text."""
-        scores = np.asarray(self.tfidf(texts) @ self.weights) + self.intercept
+        scores = _row_sums(self.tfidf(texts), self.weights) + self.intercept
         if self.binary:
             positive = 1.0 / (1.0 + np.exp(-scores[:, 0]))
             return np.column_stack([1.0 - positive, positive])
