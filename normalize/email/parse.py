@@ -17,13 +17,16 @@ of raising. Two holes remain, both closed here:
 from __future__ import annotations
 
 import re
+import types
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from email import errors, policy
-from email.feedparser import BytesFeedParser
+from email import errors, feedparser, policy
+from email.feedparser import BytesFeedParser, FeedParser
 from email.header import decode_header, make_header
-from email.headerregistry import BaseHeader, HeaderRegistry
+from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage, Message
-from typing import cast
+from typing import Any, cast
 
 from normalize.sanitize import clean_header_value, decode_surrogates
 
@@ -56,14 +59,134 @@ class _MemoHeaderRegistry(HeaderRegistry):
 
     def __call__(self, name: str, value: str) -> BaseHeader:
         if len(value) > MEMO_VALUE_CHARS:
-            return self[name](name, value)  # type: ignore[call-arg]
+            return self._made(name, value)
         key = (name, value)
         found = self._parsed.get(key)
         if found is None:
             if len(self._parsed) >= MEMO_ENTRIES:
                 self._parsed.clear()
-            found = self._parsed[key] = self[name](name, value)  # type: ignore[call-arg]
+            found = self._parsed[key] = self._made(name, value)
         return found
+
+    def _made(self, name: str, value: str) -> BaseHeader:
+        if _fast_paths:
+            decoded = self._decoded_without_parsing(name, value)
+            if decoded is not None:
+                return cast(BaseHeader, DecodedHeader(name, value, decoded, self))
+        return self.parsed(name, value)
+
+    def parsed(self, name: str, value: str) -> BaseHeader:
+        """The stdlib's header object, parsed in full."""
+        return self[name](name, value)  # type: ignore[call-arg]
+
+    def forget(self) -> None:
+        self._parsed.clear()
+
+
+    def _decoded_without_parsing(self, name: str, value: str) -> str | None:
+        """The text `str()` of the parsed header would be, when a plain value makes it certain; else None."""
+        if not value.isascii():
+            return None
+        shape = _FAST_SHAPES.get(name.lower())
+        if shape is not None:
+            return shape(value)
+        if issubclass(self[name], UnstructuredHeader):
+            return _unstructured_as_is(value)
+        return None  # address, date, Message-ID, MIME-Version: always the full parser
+
+
+# Fast paths. `policy.default` parses every header it is asked for with
+# `email._header_value_parser` (tens of microseconds each, a new class per
+# header), while everything here reads only the header's text (`str()`: the
+# legacy `get_content_type`, `get_param`, `get_filename`,
+# `get_content_disposition`, the feed parser's `get_boundary`, and the
+# decoded Subject and other free-text values). For the plain shapes most mail
+# has, that text is known without parsing: an unstructured ASCII value
+# without encoded words is its own text; a MIME header of tokens and simple
+# quoted parameters is the stdlib's rendering of it (`type/subtype;
+# name="value"; ...`). Anything else (non-ASCII, encoded words, comments,
+# escapes, RFC 2231, encoded words anywhere, duplicates, empty values, odd
+# spacing) takes the full
+# parser. The returned `DecodedHeader` is that text, and parses itself fully
+# the first time anything else of it is asked for. Checked against the full
+# parser on the fixtures, CPython's email test data, generated mail and
+# hypothesis-generated values (tests/normalize/test_email_fast_paths.py).
+_UNSTRUCTURED_PLAIN = re.compile(r"[\x20-\x7e\t]*")
+_MIME_TOKEN = r"[A-Za-z0-9][A-Za-z0-9._+-]*"
+_PARAM_PLAIN = re.compile(
+    r";[ \t]*(" + _MIME_TOKEN + r")=(?:(" + _MIME_TOKEN + r')|"([!#-\[\]-~]+(?: [!#-\[\]-~]+)*)")'
+)
+_MIME_PLAIN = re.compile(r"(" + _MIME_TOKEN + r"(?:/" + _MIME_TOKEN + r")?)((?:" + _PARAM_PLAIN.pattern + r")*)")
+_TOKEN_PLAIN = re.compile(_MIME_TOKEN)
+
+
+def _unstructured_as_is(value: str) -> str | None:
+    if "=?" in value or not _UNSTRUCTURED_PLAIN.fullmatch(value):
+        return None
+    return value
+
+
+def _mime_rendered(value: str, with_subtype: bool) -> str | None:
+    if "=?" in value:
+        return None  # the parser decodes encoded words even inside quoted parameter values
+    match = _MIME_PLAIN.fullmatch(value)
+    if match is None or ("/" in match.group(1)) != with_subtype:
+        return None
+    rendered = match.group(1)
+    if not match.group(2):
+        return rendered
+    params: list[str] = []
+    seen: set[str] = set()
+    for param in _PARAM_PLAIN.finditer(match.group(2)):
+        name = param.group(1)
+        if name.lower() in seen:
+            return None  # duplicates: the parser keeps the first, with a defect
+        seen.add(name.lower())
+        params.append(f'{name}="{param.group(2) or param.group(3)}"')
+    return rendered + "; " + "; ".join(params)
+
+
+_FAST_SHAPES: dict[str, Callable[[str], str | None]] = {
+    "content-type": lambda value: _mime_rendered(value, with_subtype=True),
+    "content-disposition": lambda value: _mime_rendered(value, with_subtype=False),
+    "content-transfer-encoding": lambda value: value if _TOKEN_PLAIN.fullmatch(value) else None,
+}
+_fast_paths = True
+
+
+@contextmanager
+def reference_mode() -> Iterator[None]:
+    """Every header through the full parser, as before the fast paths (for tests; not thread-safe)."""
+    global _fast_paths
+    previous, _fast_paths = _fast_paths, False
+    registry = cast(_MemoHeaderRegistry, PARSE_POLICY.header_factory)
+    registry.forget()  # no header object made by a fast path may be served from the memo
+    try:
+        yield
+    finally:
+        _fast_paths = previous
+        registry.forget()
+
+
+class DecodedHeader(str):
+    """A header's decoded text, known without parsing; the full header object is parsed on first other use."""
+
+    def __new__(cls, name: str, value: str, decoded: str, registry: _MemoHeaderRegistry) -> DecodedHeader:
+        self = super().__new__(cls, decoded)
+        self.__dict__.update(_name=name, _value=value, _registry=registry)
+        return self
+
+    @property
+    def name(self) -> str:
+        return str(self.__dict__["_name"])
+
+    def __getattr__(self, attr: str) -> Any:  # anything but the text: the real header object's
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        state = self.__dict__
+        if "_full" not in state:
+            state["_full"] = state["_registry"].parsed(state["_name"], state["_value"])
+        return getattr(state["_full"], attr)
 
 
 # The same policy for every message: modern header objects, no refolding.
@@ -74,6 +197,61 @@ class NestingTooDeepDefect(errors.MessageDefect):
     """A container nested deeper than the limit was kept as an opaque leaf."""
 
 
+# The feed parser compiles a regular expression for each multipart's boundary
+# (`re.compile('(?P<sep>' + re.escape(separator) + ...)`, 90 us, and no two
+# messages share a boundary). This parser runs the stdlib's own `_parsegen`
+# code unchanged, bound to globals in which `re.compile` gives, for exactly
+# that pattern, a matcher that tests the literal separator with `startswith`
+# and matches the fixed rest with one regex compiled here once. Same
+# matches, same `end`, `ws` and `linesep` groups (the only ones `_parsegen`
+# reads); any other pattern goes to `re.compile`. The email module is not
+# patched: other parsers in the process are unaffected.
+_BOUNDARY_HEAD = "(?P<sep>"
+_BOUNDARY_TAIL = r")(?P<end>--)?(?P<ws>[ \t]*)(?P<linesep>\r\n|\r|\n)?$"
+_AFTER_SEPARATOR = re.compile(_BOUNDARY_TAIL[1:])
+_ESCAPED = re.compile(r"\\(.)", re.DOTALL)
+
+
+class _BoundaryMatcher:
+    __slots__ = ("_separator", "_size")
+
+    def __init__(self, separator: str) -> None:
+        self._separator = separator
+        self._size = len(separator)
+
+    def match(self, line: str) -> re.Match[str] | None:
+        if not line.startswith(self._separator):
+            return None
+        return _AFTER_SEPARATOR.match(line, self._size)
+
+
+class _FeedParserRe:
+    """`re`, as the feed parser's `_parsegen` sees it in `_DepthLimitedParser`."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(re, name)
+
+    @staticmethod
+    def compile(pattern: Any, flags: int = 0) -> Any:
+        if (_fast_paths and flags == 0 and isinstance(pattern, str) and pattern.startswith(_BOUNDARY_HEAD)
+                and pattern.endswith(_BOUNDARY_TAIL)):
+            escaped = pattern[len(_BOUNDARY_HEAD) : -len(_BOUNDARY_TAIL)]
+            separator = _ESCAPED.sub(r"\1", escaped)
+            if re.escape(separator) == escaped:  # a literal separator, as _parsegen builds it
+                return _BoundaryMatcher(separator)
+        return re.compile(pattern, flags)
+
+
+_STOCK_PARSEGEN = FeedParser._parsegen  # type: ignore[attr-defined]
+_parsegen_with_boundary_matcher = types.FunctionType(
+    _STOCK_PARSEGEN.__code__,
+    {**vars(feedparser), "re": _FeedParserRe()},
+    _STOCK_PARSEGEN.__name__,
+    _STOCK_PARSEGEN.__defaults__,
+    _STOCK_PARSEGEN.__closure__,
+)
+
+
 class _DepthLimitedParser(BytesFeedParser):
     """A `BytesFeedParser` that stops descending below `max_depth` levels.
 
@@ -82,6 +260,8 @@ class _DepthLimitedParser(BytesFeedParser):
     the stack height there is the part's depth, and rewriting its
     Content-Type to a leaf type makes the parser read its body as bytes.
     """
+
+    _parsegen = _parsegen_with_boundary_matcher
 
     def __init__(self, max_depth: int) -> None:
         super().__init__(policy=PARSE_POLICY)
