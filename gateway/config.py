@@ -85,6 +85,9 @@ class SmtpConfig:
     tls_cert: str = ""
     tls_key: str = ""
     auth_users_env: str = ""  # env var holding "user:password[,user:password]"; AUTH only over TLS
+    auth_max_failures: int = 5  # failed AUTH attempts from one client address within the window ...
+    auth_failure_window_s: float = 600.0
+    auth_lockout_s: float = 900.0  # ... lock that address out (421 4.7.0) for this long
 
 
 @dataclass(frozen=True)
@@ -320,6 +323,7 @@ def _check(config: Config) -> None:
     positive = [
         "intake.max_in_flight", "intake.batch_max", "portal.max_body_bytes",
         "phone.max_body_bytes", "smtp.max_message_bytes", "storage.pool_size",
+        "smtp.auth_max_failures", "smtp.auth_failure_window_s", "smtp.auth_lockout_s",
     ]
     for key in positive:
         section, name = key.split(".")

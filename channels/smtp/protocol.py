@@ -12,7 +12,9 @@ Three things aiosmtpd does not do the way a mail intake must:
   that every EHLO grows; each instance gets its own here.
 
 The per-command call limit (`command_call_limit`, 421 when exceeded) is
-aiosmtpd's own and is set by the server.
+aiosmtpd's own and is set by the server. It bounds AUTH per session; the
+per-address lockout (`channels.smtp.lockout`) bounds it across sessions: a
+locked-out address gets 421 at the greeting and on AUTH, and is closed.
 
 One cost too: aiosmtpd's `_getaddr` (every MAIL and RCPT) defines a typing
 Protocol class on each call, a tenth of a session's CPU; the override below
@@ -23,13 +25,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
+from collections.abc import Callable
 from email._header_value_parser import get_addr_spec, get_angle_addr
 from email.errors import HeaderParseError
 from typing import Any
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, syntax
 
 from channels.smtp import replies
+from channels.smtp.lockout import AuthLockout
 
 
 class SessionRegistry:
@@ -59,11 +63,15 @@ class SessionRegistry:
 
 
 class GatewaySMTP(SMTP):
-    def __init__(self, handler: Any, *, sessions: SessionRegistry, line_length_limit: int, **kwargs: Any) -> None:
+    def __init__(self, handler: Any, *, sessions: SessionRegistry, line_length_limit: int,
+                 lockout: AuthLockout | None = None, on_locked: Callable[[], None] | None = None,
+                 **kwargs: Any) -> None:
         self.line_length_limit = max(line_length_limit, SMTP.line_length_limit)
         super().__init__(handler, **kwargs)
         self.command_size_limits = collections.defaultdict(lambda: SMTP.command_size_limit)
         self._sessions = sessions
+        self._lockout = lockout
+        self._on_locked = on_locked or (lambda: None)
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         """aiosmtpd's address parse of a MAIL or RCPT argument, the same results (None, None when invalid)."""
@@ -84,8 +92,32 @@ class GatewaySMTP(SMTP):
             return str(peer[0])
         return str(peer)
 
+    def _locked_out(self) -> bool:
+        return self._lockout is not None and self._lockout.locked(self.client_address())
+
+    async def _refuse_locked(self) -> None:
+        """421 and close: the client's address is locked out for failed AUTH attempts."""
+        self._on_locked()
+        await self.push(replies.AUTH_LOCKED)
+        if self.transport is not None:
+            self.transport.close()
+
+    @syntax("AUTH <mechanism>")  # as aiosmtpd's own, so HELP still lists it
+    async def smtp_AUTH(self, arg: str) -> None:
+        if self._locked_out():
+            await self._refuse_locked()
+            return
+        await super().smtp_AUTH(arg)
+        # The attempt that reached the limit was answered 421 by the authenticator: close.
+        session = self.session
+        if session is not None and not session.authenticated and self._locked_out() and self.transport is not None:
+            self.transport.close()
+
     async def _handle_client(self) -> None:
         client = self.client_address()
+        if self._locked_out():
+            await self._refuse_locked()
+            return
         if not self._sessions.enter(client, self):
             await self.push(replies.TOO_MANY_SESSIONS)
             if self.transport is not None:

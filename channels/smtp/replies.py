@@ -18,6 +18,7 @@ OVERLOADED = "451 4.3.0 Too busy right now, please try again later"
 SHUTTING_DOWN = "451 4.3.0 Restarting, please try again later"
 TOO_MANY_SESSIONS = "421 4.7.0 Too many connections from your address, try again later"
 CLOSING = "421 4.3.2 Service shutting down, try again later"
+AUTH_LOCKED = "421 4.7.0 Too many failed authentication attempts from your address, try again later"
 
 
 def stored(inbound_id: int, duplicate: bool) -> str:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from channels.smtp import replies
 from channels.smtp.auth import Authenticator
 from channels.smtp.handler import EventCounter, IntakeHandler
+from channels.smtp.lockout import AuthLockout
 from channels.smtp.protocol import GatewaySMTP, SessionRegistry
 from channels.smtp.recipients import RecipientPolicy
 from gateway.config import SmtpConfig
@@ -50,7 +51,11 @@ class SmtpChannel:
     ) -> None:
         self._config = config
         self._tls = tls_context
-        self._authenticator = Authenticator(users) if users else None
+        self._events = events or (lambda _channel, _event: None)
+        self.lockout = AuthLockout(config.auth_max_failures, config.auth_failure_window_s, config.auth_lockout_s)
+        self._authenticator = Authenticator(
+            users, self.lockout, on_lockout=lambda _client: self._events("email", "smtp_auth_lockout"),
+        ) if users else None
         self._hostname = hostname or socket.gethostname()
         self.handler = IntakeHandler(
             intake, RecipientPolicy(config.recipients), external_id,
@@ -70,6 +75,8 @@ class SmtpChannel:
             self.handler,
             sessions=self._sessions,
             line_length_limit=cfg.max_line_bytes,
+            lockout=self.lockout if self._authenticator else None,
+            on_locked=lambda: self._events("email", "smtp_auth_locked_out"),
             data_size_limit=cfg.max_message_bytes,
             enable_SMTPUTF8=True,
             decode_data=False,
@@ -114,4 +121,5 @@ class SmtpChannel:
             "port": self.port,
             "sessions": len(self._sessions),
             "accepted": self.handler.accepted,
+            "auth_tracked_clients": len(self.lockout),
         }
