@@ -15,7 +15,7 @@ from email import policy
 from email.generator import BytesGenerator
 from email.message import Message
 
-from normalize.email.parts import Leaf, disposition_of, filename_of, header_of, payload_bytes
+from normalize.email.parts import Leaf, header_of, payload_bytes
 from normalize.email.settings import EmailLimits
 from normalize.filenames import safe_filename
 from normalize.schema import Attachment
@@ -51,7 +51,7 @@ def extract_attachments(leaves: tuple[Leaf, ...], limits: EmailLimits) -> tuple[
         if keep:
             kept_bytes += size
         meta = Attachment(
-            name=safe_filename(filename_of(leaf.part), leaf.content_type),
+            name=safe_filename(leaf.filename, leaf.content_type),
             content_type=leaf.content_type,
             size=size,
             sha256=hashlib.sha256(content).hexdigest(),
@@ -99,7 +99,6 @@ def _without_headers(data: bytes) -> bytes:
 
 
 def _is_inline(leaf: Leaf) -> bool:
-    disposition = disposition_of(leaf.part)
-    if disposition is not None:
-        return disposition == "inline"
+    if leaf.disposition is not None:
+        return leaf.disposition == "inline"
     return header_of(leaf.part, "content-id") is not None

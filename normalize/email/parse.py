@@ -268,6 +268,32 @@ class _DepthLimitedParser(BytesFeedParser):
         self._max_depth = max_depth
         self.truncated = 0
 
+    def feed_message(self, raw: bytes) -> None:
+        """`feed(raw)`, with the body of a single-part message handed over in one piece.
+
+        The feed parser reads a body line by line (a generator step, a
+        deque pop and a predicate check per line) and joins the lines; a
+        single part's lines are only collected, never looked at. So the
+        header block goes in first (up to the first blank line, ending in
+        LF, so no line is held back as partial); if the stdlib then decided
+        that the root is no multipart and no message/* (its own three
+        tests), the rest goes in as one line: the same payload text, the
+        same joins. Otherwise the rest is fed as usual (the feed parser's
+        result does not depend on how its input is cut).
+        """
+        end = _header_block_end(raw) if _fast_paths else None
+        if end is None:
+            self.feed(raw)
+            return
+        self.feed(raw[:end])
+        stack: list[Message] = self._msgstack  # type: ignore[attr-defined]
+        if len(stack) == 1 and _body_is_one_piece(stack[0]):
+            rest = raw[end:].decode("ascii", "surrogateescape")  # as BytesFeedParser.feed decodes
+            if rest:
+                self._input.pushlines([rest])  # type: ignore[attr-defined]
+        else:
+            self.feed(raw[end:])
+
     def _parse_headers(self, lines: list[str]) -> None:
         super()._parse_headers(lines)  # type: ignore[misc]
         part: Message = self._cur  # type: ignore[attr-defined]
@@ -284,6 +310,24 @@ class _DepthLimitedParser(BytesFeedParser):
             part.set_raw("Content-Type", "application/octet-stream")
             part.defects.append(NestingTooDeepDefect())
             self.truncated += 1
+
+
+def _header_block_end(raw: bytes) -> int | None:
+    """Just past the first blank line that follows a line ending in LF (the header block has ended by then)."""
+    crlf, lf = raw.find(b"\n\r\n"), raw.find(b"\n\n")
+    if crlf < 0 and lf < 0:
+        return None
+    if lf < 0 or 0 <= crlf < lf:
+        return crlf + 3
+    return lf + 2
+
+
+def _body_is_one_piece(root: Message) -> bool:
+    """`_parsegen`'s tests, in its order: no delivery-status blocks, no message/*, no multipart."""
+    return root.get_content_type() != "message/delivery-status" and root.get_content_maintype() not in (
+        "message",
+        "multipart",
+    )
 
 
 class HeaderTooLongDefect(errors.MessageDefect):
@@ -364,7 +408,7 @@ def parse_message(raw: bytes, max_depth: int) -> ParsedMessage:
     """Parse with the depth limit; on any parser failure, keep headers and raw body."""
     parser = _DepthLimitedParser(max_depth)
     try:
-        parser.feed(raw)
+        parser.feed_message(raw)
         message = cast(EmailMessage, parser.close())
     except Exception as exc:  # RecursionError or a parser bug: degrade, never raise
         return ParsedMessage(_headers_only(raw), (f"ParserFailed: {type(exc).__name__}",))

@@ -18,16 +18,24 @@ BODY_TYPES = ("text/plain", "text/html")
 
 @dataclass(frozen=True)
 class Leaf:
+    """A leaf part and what is read of its headers, read once (each read goes through the header machinery)."""
+
     part: Message
     content_type: str
     alternative: tuple[int, int] | None  # (which alternative group, which branch)
+    disposition: str | None  # `disposition_of(part)`
+    filename: str | None  # `filename_of(part)`
+
+    @classmethod
+    def of(cls, part: Message, content_type: str, alternative: tuple[int, int] | None) -> Leaf:
+        return cls(part, content_type, alternative, disposition_of(part), filename_of(part))
 
     @property
     def is_body(self) -> bool:
         """Text meant to be read as the message, not a file attached to it."""
         if self.content_type not in BODY_TYPES:
             return False
-        return disposition_of(self.part) != "attachment" and not filename_of(self.part)
+        return self.disposition != "attachment" and not self.filename
 
 
 @dataclass(frozen=True)
@@ -69,7 +77,7 @@ def walk_leaves(root: Message, limits: EmailLimits) -> MimeLayout:
         if children is None:
             # A multipart without a usable boundary is parsed as text: read it so.
             leaf_type = "text/plain" if ctype.startswith("multipart/") else ctype
-            leaves.append(Leaf(part, leaf_type, alternative))
+            leaves.append(Leaf.of(part, leaf_type, alternative))
             continue
         if depth >= limits.max_depth:
             defects.append(f"MaxDepthExceeded: parts below depth {limits.max_depth} were dropped")

@@ -161,3 +161,21 @@ def test_the_feed_parser_reads_only_the_boundary_groups_the_matcher_gives() -> N
     assert set(re.findall(r"mo\.(\w+)", source)) == {"group"}
     assert set(re.findall(r"mo\.group\('(\w+)'\)", source)) <= {"end", "linesep"}
     assert "boundaryre.match" in source and not re.search(r"boundaryre\.(?!match\b)", source)
+
+
+_LINES = st.sampled_from([
+    "From: a@example.org", "Subject: x", "Content-Type: text/plain", "Content-Type: multipart/mixed; boundary=b",
+    "Content-Type: message/rfc822", "Content-Type: message/delivery-status", "Content-Type: text/html; charset=utf-8",
+    "Content-Transfer-Encoding: base64", " continued", "\tcontinued", "From nobody Mon Jan 1 00:00:00 2024",
+    "not a header", ":no name", "", "", "", "--b", "--b--", "body text", "aGVsbG8=", "> quoted",
+])
+_ENDS = st.sampled_from(["\r\n", "\n", "\r", "\r\n", "\n"])
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.tuples(_LINES, _ENDS), max_size=25), st.sampled_from(["", "tail", "\r", "\n"]))
+def test_any_line_structure_parses_to_the_reference_tree(lines: list[tuple[str, str]], tail: str) -> None:
+    """Where the header block ends, how lines end, and what the root is: the one-piece body changes nothing."""
+    raw = ("".join(line + end for line, end in lines) + tail).encode()
+    reference, fast = _tree_both_ways(raw)
+    assert fast == reference
