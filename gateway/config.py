@@ -131,7 +131,7 @@ class ImapMailbox:
     poll_interval_s: float = 5.0
     ca_file: str = ""
     idle: bool = True  # use IDLE where the server offers it; false: always poll
-    max_message_bytes: int = 25 * 1024 * 1024  # larger mail is left in the folder, unseen, and counted
+    max_message_bytes: int = 25 * 1024 * 1024  # larger mail: a failed record from its headers; left in the folder
     timeout_s: float = 30.0
     reconnect_max_s: float = 60.0  # cap of the reconnect back-off
 

@@ -5,6 +5,12 @@ two async callables built here on the store, and both transports get the
 intake and the external-id function. Loop protection travels as data: the
 normalizer puts the `[email]` flood limit on each draft (`flood_limit`),
 and the processor applies it when the draft would open a new ticket.
+
+A record an IMAP poller marks `oversized` (it holds only the headers of a
+message over the mailbox's size limit) is refused by the normalizer with the
+reason, so the intake keeps it as a failed record like any other input that
+yields nothing usable: listed by `GET /v1/inbound?status=failed`, counted,
+and failing again on `gateway replay` (its body was never fetched).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from channels.smtp import AuthConfigError, SmtpChannel, parse_users
 from gateway.config import Config, ConfigError, EmailConfig, SmtpConfig
 from gateway.processing import Normalizer
 from normalize.email import EmailSettings, email_external_id, normalize_email
+from normalize.errors import NormalizeError
 from normalize.raw import RawInbound
 from normalize.schema import MessageDraft, Transport
 from storage.repository import Store
@@ -52,6 +59,8 @@ class EmailNormalizer:
 
     def __call__(self, raw: RawInbound) -> MessageDraft:
         meta = raw.meta or {}
+        if meta.get("oversized"):
+            raise NormalizeError(oversized_reason(meta))
         mail_from = meta.get("mail_from")
         draft, _attachments = normalize_email(
             raw.payload,
@@ -65,6 +74,18 @@ class EmailNormalizer:
         if self._flood is not None:
             draft = replace(draft, extras={**draft.extras, "flood_limit": self._flood})
         return draft
+
+
+def oversized_reason(meta: dict[str, Any]) -> str:
+    """Why an oversized record has no ticket, and where its message is."""
+    facts = meta.get("oversized")
+    size = facts.get("size") if isinstance(facts, dict) else None
+    limit = facts.get("limit") if isinstance(facts, dict) else None
+    reason = f"message of {size} bytes exceeds the limit of {limit} bytes"
+    if meta.get("mailbox") is not None:
+        reason += (f"; only its headers were fetched, the message is left in mailbox {meta.get('mailbox')!s},"
+                   f" folder {meta.get('folder')!s}, UID {meta.get('uid')!s}")
+    return reason
 
 
 def normalizers(config: Config) -> dict[str, Normalizer]:

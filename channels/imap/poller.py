@@ -11,9 +11,21 @@ checkpoint over the unbroken run of finished UIDs.
 Failures are sorted by what can fix them. The intake refusing (storage down,
 overload, shutdown) keeps the message and retries the pass after a back-off
 on the same connection. Any IMAP or network error drops the connection and
-reconnects with capped, jittered back-off. A message that cannot be taken at
-all (over the size limit, or one that keeps failing for reasons of its own)
-is left in the folder untouched, counted and logged, and the mailbox moves on.
+reconnects with capped, jittered back-off. A message that keeps failing for
+reasons of its own is left in the folder untouched, counted and logged, and
+the mailbox moves on.
+
+A message over `max_message_bytes` is never downloaded: its header block and
+size are, and handed to the intake as a record marked `oversized` (payload:
+the headers), which the email normalizer turns into a failed record with the
+reason, listed by the API like any other. The checkpoint moves past it, but
+it is not acknowledged: it stays in the folder, unread and unmoved, for a
+person to deal with. Its external id is `oversized:` + the usual one, so the
+message imported whole later (after the limit is raised and it is put back
+in the folder) is a new record, not a repeat of the failed one.
+
+Every record carries the envelope recipients as far as the headers tell
+them (`meta["rcpt_tos"]`, see `channels.imap.recipients`), as SMTP's do.
 """
 
 from __future__ import annotations
@@ -30,6 +42,7 @@ from typing import Any, TypeVar
 
 from channels.imap.backoff import backoff_delay
 from channels.imap.checkpoint import Checkpoint, LoadCheckpoint, SaveCheckpoint, checkpoint_name
+from channels.imap.recipients import envelope_recipients
 from channels.imap.session import FetchedMail, MailboxSession
 from gateway.config import ImapMailbox
 from normalize.raw import Intake, IntakeError, RawInbound
@@ -58,6 +71,7 @@ class _Stats:
     last_error: str | None = None
     imported: int = 0
     skipped: int = 0
+    oversized: int = 0
     failures: dict[int, int] = field(default_factory=dict)  # uid -> attempts that failed on their own
 
 
@@ -132,6 +146,7 @@ class ImapPoller:
             "last_error": stats.last_error,
             "imported": stats.imported,
             "skipped": stats.skipped,
+            "oversized": stats.oversized,
         }
 
     # -- the loop --------------------------------------------------------
@@ -223,22 +238,24 @@ class ImapPoller:
 
     async def _take(self, group: Sequence[int], sizes: dict[int, int]) -> bool:
         """Store, acknowledge and checkpoint one group; False when some mail must be retried."""
-        finished: set[int] = set()
-        for uid in group:
-            if uid not in sizes:
-                finished.add(uid)  # expunged meanwhile
-            elif sizes[uid] > self._box.max_message_bytes:
-                self._skip(uid, f"{sizes[uid]} bytes is over max_message_bytes")
-                finished.add(uid)
-        wanted = [uid for uid in group if uid not in finished]
+        limit = self._box.max_message_bytes
+        present = [uid for uid in group if uid in sizes]  # the rest was expunged meanwhile
+        oversized = [uid for uid in present if sizes[uid] > limit]
+        wanted = [uid for uid in present if sizes[uid] <= limit]
         mails = await self._call(self._session.fetch, wanted)
-        finished.update(set(wanted) - {m.uid for m in mails})
-        outcomes = await asyncio.gather(*(self._offer(mail) for mail in mails))
-        stored = [mail.uid for mail, outcome in zip(mails, outcomes, strict=True) if outcome == "stored"]
-        await self._call(self._session.acknowledge, stored)
+        heads = await self._call(self._session.fetch_headers, oversized) if oversized else []
+        fetched = {m.uid for m in mails} | {h.uid for h in heads}
+        finished: set[int] = {uid for uid in group if uid not in fetched}  # gone before it was fetched
+        outcomes = await asyncio.gather(
+            *(self._offer(mail) for mail in mails),
+            *(self._offer(head, oversized=head.size or sizes[head.uid]) for head in heads),
+        )
+        whole = outcomes[:len(mails)]
+        stored = [mail.uid for mail, outcome in zip(mails, whole, strict=True) if outcome == "stored"]
+        await self._call(self._session.acknowledge, stored)  # never the oversized: they stay for a person
         self._stats.imported += len(stored)
-        finished.update(stored)
-        finished.update(mail.uid for mail, outcome in zip(mails, outcomes, strict=True) if outcome == "skip")
+        finished.update(uid for uid, outcome in zip([m.uid for m in mails] + [h.uid for h in heads], outcomes,
+                                                    strict=True) if outcome in ("stored", "skip"))
         last = self._last_uid
         for uid in group:
             if uid not in finished:
@@ -250,23 +267,39 @@ class ImapPoller:
                              Checkpoint(self._where, self._uidvalidity, last).to_json())
         return all(outcome != "retry" for outcome in outcomes)
 
-    async def _offer(self, mail: FetchedMail) -> str:
-        """Hand one message to the intake: "stored", "retry" (try again later) or "skip"."""
+    async def _offer(self, mail: FetchedMail, *, oversized: int | None = None) -> str:
+        """Hand one message to the intake: "stored", "retry" (try again later) or "skip".
+
+        With `oversized` (its size), `mail` holds only the message's headers,
+        and the record says so; the normalizer makes it a failed record.
+        """
         try:
             if len(mail.content) > OFF_LOOP_BYTES:
                 external_id = await asyncio.to_thread(self._external_id, mail.content)
             else:
                 external_id = self._external_id(mail.content)
+            meta: dict[str, Any] = {
+                "mailbox": self._box.name, "folder": self._box.folder, "uid": mail.uid,
+                "uidvalidity": self._uidvalidity, "rcpt_tos": envelope_recipients(mail.content),
+            }
+            if oversized is not None:
+                external_id = f"oversized:{external_id}"
+                meta["oversized"] = {"size": oversized, "limit": self._box.max_message_bytes}
             await self._intake(RawInbound(
                 channel="email",
                 transport="imap",
                 external_id=external_id,
                 received_at=mail.internal_date or datetime.now(UTC),
                 payload=mail.content,
-                meta={"mailbox": self._box.name, "folder": self._box.folder, "uid": mail.uid,
-                      "uidvalidity": self._uidvalidity},
+                meta=meta,
             ))
             self._stats.failures.pop(mail.uid, None)
+            if oversized is not None:
+                self._stats.oversized += 1
+                self._count("oversized")
+                log.warning("imap %s: UID %d is %d bytes, over max_message_bytes (%d): its headers are kept as a "
+                            "failed record and the message is left in %s", self._box.name, mail.uid, oversized,
+                            self._box.max_message_bytes, self._box.folder)
             return "stored"
         except IntakeError as exc:
             self._count("intake_refused")

@@ -5,6 +5,8 @@ mailbox's own worker thread, never on the event loop. Mail is fetched with
 `BODY.PEEK[]`, which leaves \\Seen alone: only `acknowledge`, called after
 the intake commit, marks a message as taken (MOVE, or COPY + \\Deleted +
 EXPUNGE where MOVE is not offered, or \\Seen when no processed folder is set).
+A message over the size limit is never fetched whole: `fetch_headers` takes
+its header block alone (`BODY.PEEK[HEADER]`, itself bounded) and its size.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ log = logging.getLogger("gateway.channels.imap")
 SEEN = b"\\Seen"
 DELETED = b"\\Deleted"
 IDLE_SLICE_S = 0.5  # how often a waiting IDLE looks at the stop flag
+HEADER_MAX_BYTES = 256 * 1024  # of an oversized message's header block fetched at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +40,9 @@ class FolderState:
 @dataclass(frozen=True, slots=True)
 class FetchedMail:
     uid: int
-    content: bytes
+    content: bytes  # the whole message; for `fetch_headers`, its header block only
     internal_date: datetime | None
+    size: int | None = None  # RFC822.SIZE, where it was asked for
 
 
 class MailboxSession:
@@ -107,6 +111,24 @@ class MailboxSession:
             if content is None:
                 continue
             mails.append(FetchedMail(int(uid), bytes(content), _utc(data.get(b"INTERNALDATE"))))
+        return mails
+
+    def fetch_headers(self, uids: Sequence[int]) -> list[FetchedMail]:
+        """The header block (at most HEADER_MAX_BYTES), size and date of each message; never its body."""
+        if not uids:
+            return []
+        section = f"BODY.PEEK[HEADER]<0.{HEADER_MAX_BYTES}>"
+        answer = self._require().fetch(list(uids), [section, "RFC822.SIZE", "INTERNALDATE"])
+        mails: list[FetchedMail] = []
+        for uid, data in sorted(answer.items()):
+            # The answer names the section BODY[HEADER]<0> (partial) or BODY[HEADER].
+            header = next((v for k, v in data.items() if isinstance(k, bytes) and k.startswith(b"BODY[HEADER]")),
+                          None)
+            if header is None:
+                continue
+            size = data.get(b"RFC822.SIZE")
+            mails.append(FetchedMail(int(uid), bytes(header), _utc(data.get(b"INTERNALDATE")),
+                                     int(size) if size is not None else None))
         return mails
 
     def acknowledge(self, uids: Sequence[int]) -> None:
