@@ -8,6 +8,9 @@ closed. A successful login clears nothing, not even its own address's count:
 otherwise one valid account would let a guesser reset the counter between
 guesses at another. Failures simply age out of the window.
 
+An IPv6 client is counted by its /64 network, since one host commonly holds a
+whole /64 and could otherwise change its address between guesses.
+
 Memory is bounded: at most `max_tracked` addresses are remembered (the least
 recently seen is forgotten first), and each keeps at most `max_failures`
 timestamps.
@@ -16,11 +19,25 @@ timestamps.
 from __future__ import annotations
 
 import collections
+import ipaddress
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 MAX_TRACKED = 10_000
+
+
+def client_key(client: str) -> str:
+    """What failures are counted against: the IPv4 address, or the IPv6 address's /64 network."""
+    try:
+        address = ipaddress.ip_address(client.split("%", 1)[0])
+    except ValueError:
+        return client  # not an address (a Unix socket, say): itself
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 @dataclass(slots=True)
@@ -55,6 +72,7 @@ class AuthLockout:
 
     def locked(self, client: str) -> bool:
         """True while `client` is locked out; an expired lockout is forgotten here."""
+        client = client_key(client)
         entry = self._clients.get(client)
         if entry is None or not entry.locked_until:
             return False
@@ -65,7 +83,7 @@ class AuthLockout:
 
     def retry_after(self, client: str) -> float:
         """Seconds left of `client`'s lockout (0 when it is not locked out)."""
-        entry = self._clients.get(client)
+        entry = self._clients.get(client_key(client))
         if entry is None:
             return 0.0
         return max(0.0, entry.locked_until - self._clock())
@@ -74,6 +92,7 @@ class AuthLockout:
         """Record one failed attempt; True when it locks `client` out."""
         if self.locked(client):
             return True
+        client = client_key(client)
         now = self._clock()
         entry = self._clients.get(client)
         if entry is None:

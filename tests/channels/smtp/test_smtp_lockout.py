@@ -229,6 +229,16 @@ def test_a_lockout_lasts_its_period_then_the_address_starts_afresh():
     assert not lockout.failure("192.0.2.1")  # one failure of a fresh count
 
 
+def test_an_ipv6_client_is_counted_by_its_64_network():
+    lockout = AuthLockout(2, 60.0, 300.0, clock=Clock())
+    assert not lockout.failure("2001:db8:1:2::1")
+    assert lockout.failure("2001:db8:1:2:ffff::9")  # same /64: the second failure locks it
+    assert lockout.locked("2001:db8:1:2::77")
+    assert not lockout.locked("2001:db8:1:3::1")
+    assert not lockout.failure("::ffff:192.0.2.7")  # an IPv4-mapped address is its IPv4 address
+    assert lockout.failure("192.0.2.7")
+
+
 def test_tracked_addresses_are_capped():
     clock = Clock()
     lockout = AuthLockout(2, 60.0, 300.0, max_tracked=100, clock=clock)
