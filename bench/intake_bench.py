@@ -1,6 +1,7 @@
 """Durable portal intake against a bare aiohttp handler, same run, alternating.
 
-Run by hand (not in CI):  .venv/bin/python bench/intake_bench.py [--pg URL] [--seconds 10] [--rounds 3]
+Run by hand (not in CI):
+    .venv/bin/python bench/intake_bench.py [--pg URL] [--seconds 10] [--rounds 3] [--routed]
 
 Both servers run as their own processes and are loaded by `wrk` (Debian's
 `wrk` package) at concurrency 64 with the same 1 KB JSON body, so the ratio
@@ -8,6 +9,15 @@ compares the whole durable path (stored, normalized, classified, ticket
 written, group-committed) with the cost of HTTP and JSON alone. Prints both
 throughputs, p50/p99 latency, non-2xx counts and the ratio; also the
 gateway's resident memory after the run.
+
+With `--routed`, a second gateway joins the alternation: the same, plus what
+the router issue measures against this benchmark: the ten rules of
+bench/routing_bench.py (none matches, so all are tried), a model trained on
+the test corpus (it decides), and a route to a webhook destination (each
+ticket also writes its outbox row; the dispatcher is off, only the write
+counts). It prints what routing adds: to throughput, and to the gateway
+process's CPU time per request (from /proc, which a noisy neighbour disturbs
+less than wall time).
 """
 
 from __future__ import annotations
@@ -24,8 +34,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 TOKEN = "bench-portal-token-0123456789"
 LUA = """
 wrk.method = "POST"
@@ -61,7 +74,9 @@ def wait_port(port: int, timeout: float = 30) -> None:
     raise RuntimeError(f"port {port} did not open")
 
 
-def wrk(port: int, seconds: int, script: Path, connections: int) -> dict[str, float]:
+def wrk(port: int, seconds: int, script: Path, connections: int, pid: int | None = None) -> dict[str, float]:
+    """wrk's figures; with `pid`, also that process's CPU seconds per request over the run."""
+    cpu_before = cpu_seconds(pid) if pid else 0.0
     out = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
          f"http://127.0.0.1:{port}/v1/portal/submissions"],
@@ -77,8 +92,16 @@ def wrk(port: int, seconds: int, script: Path, connections: int) -> dict[str, fl
         value, unit = float(m.group(1)), m.group(2)
         return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    cpu = (cpu_seconds(pid) - cpu_before) / max(requests, 1) if pid else 0.0
     return {"rps": rps, "p50_ms": pct("50"), "p99_ms": pct("99"), "non2xx": float(bad.group(1)) if bad else 0.0,
-            "socket_errors": 1.0 if errors else 0.0}
+            "socket_errors": 1.0 if errors else 0.0, "cpu_us": cpu * 1e6}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process, all threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
@@ -86,6 +109,39 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def toml_value(value: Any) -> str:
+    """A value as TOML inline syntax (strings as JSON writes them, which TOML reads alike)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return "{ " + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
+
+
+def write_config(path: Path, port: int, url: str, synchronous: str, routed: bool) -> None:
+    text = (
+        f'[http]\nport = {port}\n[storage]\nurl = "{url}"\nauto_migrate = true\n'
+        f'sqlite_synchronous = "{synchronous}"\n'
+        f'[smtp]\nenabled = false\n[logging]\nlevel = "WARNING"\n[router]\ndefault_queue = "general"\n'
+    )
+    if routed:
+        from routing_bench import RULES, train_model
+
+        model = train_model(path.parent)
+        text += (
+            f"rules = {toml_value(RULES)}\n"
+            f"model = {toml_value({'path': str(model), 'threshold': 0.6})}\n"
+            'routes = [{ queue = "*", to = "main" }]\n'
+            '[destinations.main]\nkind = "webhook"\nurl = "http://127.0.0.1:9/hook"\nsecret_env = "BENCH_SECRET"\n'
+            "[dispatch]\nenabled = false\n"
+        )
+    path.write_text(text)
 
 
 def main() -> int:
@@ -96,40 +152,48 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--sqlite-synchronous", default="full", choices=["full", "normal"])
     parser.add_argument("--overload", action="store_true", help="finish with a round at 10x the connections")
+    parser.add_argument("--routed", action="store_true", help="also a gateway with rules, a model and an outbox route")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("needs wrk: apt-get install wrk", file=sys.stderr)
+        return 2
+    if args.routed and args.pg:
+        print("--routed runs on SQLite only (one empty database per gateway)", file=sys.stderr)
         return 2
 
     work = Path(tempfile.mkdtemp(prefix="gw-bench-"))
     script = work / "post.lua"
     script.write_text(LUA % (TOKEN, body_1kb().replace("'", "\\'")))
-    gw_port, bare_port = free_port(), free_port()
-    url = args.pg or f"sqlite+aiosqlite:///{work / 'bench.db'}"
-    (work / "gw.toml").write_text(
-        f'[http]\nport = {gw_port}\n[storage]\nurl = "{url}"\nauto_migrate = true\n'
-        f'sqlite_synchronous = "{args.sqlite_synchronous}"\n'
-        f'[smtp]\nenabled = false\n[logging]\nlevel = "WARNING"\n[router]\ndefault_queue = "general"\n'
-    )
-    env = {**os.environ, "GATEWAY_PORTAL_TOKEN": TOKEN, "GATEWAY_API_TOKEN": "bench-api-token"}
+    names = ["gateway", "routed"] if args.routed else ["gateway"]
+    ports = {name: free_port() for name in names}
+    bare_port = free_port()
+    for name in names:
+        url = args.pg or f"sqlite+aiosqlite:///{work / (name + '.db')}"
+        write_config(work / f"{name}.toml", ports[name], url, args.sqlite_synchronous, name == "routed")
+    env = {**os.environ, "GATEWAY_PORTAL_TOKEN": TOKEN, "GATEWAY_API_TOKEN": "bench-api-token",
+           "BENCH_SECRET": "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
     py = sys.executable
-    gateway = subprocess.Popen([py, "-m", "gateway", "--config", str(work / "gw.toml"), "run"], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL)
+    gateways = {
+        name: subprocess.Popen([py, "-m", "gateway", "--config", str(work / f"{name}.toml"), "run"], cwd=ROOT,
+                               env=env, stdout=subprocess.DEVNULL)
+        for name in names
+    }
     bare = subprocess.Popen([py, str(ROOT / "bench/bare_server.py"), str(bare_port)], cwd=ROOT)
     try:
-        wait_port(gw_port)
-        wait_port(bare_port)
-        wrk(gw_port, 2, script, args.connections)  # warm-up
-        wrk(bare_port, 2, script, args.connections)
-        results: dict[str, list[dict[str, float]]] = {"bare": [], "gateway": []}
-        for _ in range(args.rounds):
-            results["bare"].append(wrk(bare_port, args.seconds, script, args.connections))
-            results["gateway"].append(wrk(gw_port, args.seconds, script, args.connections))
-        memory = rss_mb(gateway.pid)
-        overload = wrk(gw_port, args.seconds, script, args.connections * 10) if args.overload else None
-        memory_after_overload = rss_mb(gateway.pid)
+        for port in [*ports.values(), bare_port]:
+            wait_port(port)
+            wrk(port, 2, script, args.connections)  # warm-up
+        results: dict[str, list[dict[str, float]]] = {"bare": [], **{name: [] for name in names}}
+        for number in range(args.rounds):
+            order = ["bare", *names]
+            for name in order if number % 2 == 0 else reversed(order):
+                port, pid = (bare_port, bare.pid) if name == "bare" else (ports[name], gateways[name].pid)
+                results[name].append(wrk(port, args.seconds, script, args.connections, pid))
+        memory = rss_mb(gateways["gateway"].pid)
+        overload = wrk(ports["gateway"], args.seconds, script, args.connections * 10) if args.overload else None
+        memory_after_overload = rss_mb(gateways["gateway"].pid)
     finally:
-        for proc in (gateway, bare):
+        for proc in [*gateways.values(), bare]:
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
         shutil.rmtree(work, ignore_errors=True)
@@ -142,10 +206,17 @@ def main() -> int:
     backend = "PostgreSQL" if args.pg else f"SQLite (WAL, synchronous={args.sqlite_synchronous.upper()})"
     print(f"durable portal intake vs bare aiohttp handler, c={args.connections}, {args.rounds}x{args.seconds}s, "
           f"median round, {backend}")
-    for name, r in (("bare", b), ("gateway", g)):
+    for name in ["bare", *names]:
+        r = best(name)
+        rounds = ", ".join(f"{x['rps']:.0f}" for x in results[name])
         print(f"  {name:8s} {r['rps']:9.0f} req/s   p50 {r['p50_ms']:6.2f} ms   p99 {r['p99_ms']:6.2f} ms   "
-              f"non-2xx {r['non2xx']:.0f}")
+              f"non-2xx {r['non2xx']:.0f}   CPU {r['cpu_us']:4.0f} us/request   (rounds: {rounds})")
     print(f"  ratio    {g['rps'] / b['rps']:.1%} of the bare handler's throughput")
+    if args.routed:
+        r = best("routed")
+        print(f"  routing (rules, model, outbox write) adds {g['rps'] / r['rps'] - 1:+.1%} to the time per request "
+              f"and {r['cpu_us'] / g['cpu_us'] - 1:+.1%} to the gateway's CPU per request "
+              f"({r['cpu_us'] - g['cpu_us']:+.0f} us)")
     total = sum(r["rps"] for r in results["gateway"]) * args.seconds + 2 * g["rps"]
     print(f"  gateway resident memory after ~{total:,.0f} submissions: {memory:.0f} MB")
     if overload:
