@@ -178,3 +178,14 @@ def test_keywords_ignore_case_across_scripts_and_special_letters():
         assert decision.decided_by == "rule:r", (text, keyword)
     decision = decide(make_draft(text="the vpnclient hangs"), one_rule({"keywords": "vpn"}), now=MONDAY_10_UTC)
     assert decision.decided_by == "default"  # a keyword is a whole word
+
+
+def test_a_rule_tests_cheap_conditions_first_and_explains_a_match_in_written_order() -> None:
+    """A pattern scan costs more than a comparison; when both must match, a failed comparison ends
+    the rule without the scan, and that comparison is the reason given."""
+    when = {"text": r"print\w+", "hours": "Mon-Fri 09:00-17:00", "channel": "portal"}
+    missed = decide(make_draft(text="The printer"), one_rule(when), now=MONDAY_10_UTC)
+    assert missed.tried[0].reason.startswith("channel:")
+    hit = decide(make_draft(text="The printer", channel=Channel.PORTAL), one_rule(when), now=MONDAY_10_UTC)
+    assert hit.decided_by == "rule:r"
+    assert [part.split(":")[0] for part in hit.tried[0].reason.split("; ")] == ["text", "hours", "channel"]
