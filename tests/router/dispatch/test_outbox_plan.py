@@ -65,3 +65,18 @@ def test_rows_stay_pending_when_the_dispatcher_is_full_or_lacks_the_destination(
     partial = OutboxPlanner(ROUTES, acks=False)
     partial.attach(Claimer(room=10, destinations=frozenset({"hook"})))
     assert {r["status"] for r in partial(7, 9, draft(), "ticket.created", {"queue": "network"}, NOW)} == {"pending"}
+
+
+def test_delivery_keys_are_unique_in_a_process_and_across_forks():
+    import multiprocessing
+
+    from router.outbox_plan import new_key
+
+    keys = {new_key() for _ in range(10_000)}
+    assert len(keys) == 10_000 and all(k.startswith("dlv_") and len(k) >= 36 for k in keys)
+    reader, writer = multiprocessing.Pipe(duplex=False)
+    child = multiprocessing.get_context("fork").Process(target=lambda: writer.send(new_key()))
+    child.start()
+    theirs = reader.recv()
+    child.join(10)
+    assert theirs[:28] != new_key()[:28]  # a forked child draws its own random part
