@@ -117,6 +117,8 @@ def _split_addr_spec(spec: str, masked: str) -> tuple[str, str] | None:
 
 def _mask_quotes_and_comments(raw: str) -> str | None:
     """`raw` with quoted text as `x` and comments as spaces; None if unbalanced."""
+    if '"' not in raw and "(" not in raw:
+        return raw  # nothing quoted, nothing commented (a backslash only escapes inside either)
     out: list[str] = []
     quoted = False
     depth = 0
@@ -151,6 +153,8 @@ def _mask_quotes_and_comments(raw: str) -> str | None:
 
 def _comments(raw: str) -> list[str]:
     """Top-level comment texts, e.g. the name in `bob@example.org (Bob Smith)`."""
+    if "(" not in raw:
+        return []
     found: list[str] = []
     current: list[str] = []
     depth = 0

@@ -154,6 +154,10 @@ _FAST_SHAPES: dict[str, Callable[[str], str | None]] = {
 _fast_paths = True
 
 
+def fast_paths_enabled() -> bool:
+    return _fast_paths
+
+
 @contextmanager
 def reference_mode() -> Iterator[None]:
     """Every header through the full parser, as before the fast paths (for tests; not thread-safe)."""

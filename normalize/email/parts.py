@@ -8,10 +8,16 @@ kept whole as an attachment, not mixed into this message's body.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
+from typing import TypeVar, cast
 
+from normalize.email import parse
 from normalize.email.settings import EmailLimits
+
+T = TypeVar("T")
 
 BODY_TYPES = ("text/plain", "text/html")
 
@@ -104,12 +110,51 @@ def _children(part: Message) -> list[Message] | None:
     return [child for child in payload if isinstance(child, Message)]
 
 
+# What the legacy `Message` methods read out of a part's Content-Type and
+# Content-Disposition (`get_content_type`, `get_param`, `get_filename`) is a
+# function of those headers' text alone: parameters are split and unquoted
+# again on every call, ten to forty microseconds each. The answers are
+# remembered by that text (the same few Content-Type values recur in every
+# message); a missing header is always asked for, its default depends on the
+# part's place. Bounded like the header memo.
+MEMO_ENTRIES = 512
+_MEMO_TEXT_CHARS = 2048
+_memo: dict[tuple[str | None, ...], object] = {}
+_UNSET = object()
+_CT = "content-type"
+_CD = "content-disposition"
+
+
+def _by_header_text(part: Message, what: str, headers: tuple[str, ...], compute: Callable[[], T]) -> T:
+    """`compute()`, remembered by the text of `headers` (the first of each name, as the stdlib reads)."""
+    if not parse.fast_paths_enabled():
+        return compute()
+    key: tuple[str | None, ...] = (what,)
+    for name in headers:
+        value = part.get(name)
+        text = None if value is None else str(value)
+        if text is not None and len(text) > _MEMO_TEXT_CHARS:
+            return compute()
+        key += (text,)
+    found = _memo.get(key, _UNSET)
+    if found is _UNSET:
+        if len(_memo) >= MEMO_ENTRIES:
+            _memo.clear()
+        found = _memo[key] = compute()
+    return cast(T, found)
+
+
 def content_type_of(part: Message) -> str:
     """`maintype/subtype` in lower case; application/octet-stream if unreadable."""
     try:
-        ctype = part.get_content_type()
+        if part.get(_CT) is None:
+            return _clean_content_type(part.get_content_type())  # the default type: the part's place decides
+        return _by_header_text(part, "type", (_CT,), lambda: _clean_content_type(part.get_content_type()))
     except Exception:
         return "application/octet-stream"
+
+
+def _clean_content_type(ctype: str) -> str:
     ctype = ctype.strip().lower()
     main, slash, sub = ctype.partition("/")
     if not slash or not _is_token(main) or not _is_token(sub):
@@ -122,7 +167,7 @@ def report_type_of(part: Message) -> str | None:
     if content_type_of(part) != "multipart/report":
         return None
     try:
-        value = part.get_param("report-type")
+        value = _by_header_text(part, "report-type", (_CT,), lambda: part.get_param("report-type"))
     except Exception:
         return None
     return value.strip().lower() if isinstance(value, str) else None
@@ -139,7 +184,7 @@ def disposition_of(part: Message) -> str | None:
 def filename_of(part: Message) -> str | None:
     """The declared file name (RFC 2231 decoded by the stdlib), raw otherwise."""
     try:
-        name = part.get_filename()
+        name = _by_header_text(part, "filename", (_CD, _CT), part.get_filename)
     except Exception:
         return None
     return name if isinstance(name, str) and name else None
@@ -147,7 +192,7 @@ def filename_of(part: Message) -> str | None:
 
 def charset_of(part: Message) -> str | None:
     try:
-        value = part.get_param("charset")
+        value = _by_header_text(part, "charset", (_CT,), lambda: part.get_param("charset"))
     except Exception:
         return None
     if isinstance(value, tuple):  # RFC 2231 form: (charset, language, value)
@@ -190,8 +235,9 @@ def part_defects(part: Message) -> list[str]:
         return []
 
 
-_TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+-.^_`|~")
+_TOKEN = re.compile(r"[a-z0-9!#$%&'*+\-.^_`|~]{1,127}")
 
 
 def _is_token(text: str) -> bool:
-    return 0 < len(text) <= 127 and all(ch in _TOKEN_CHARS for ch in text)
+    """1 to 127 of `abcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+-.^_`|~`."""
+    return _TOKEN.fullmatch(text) is not None

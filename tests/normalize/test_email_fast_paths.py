@@ -179,3 +179,17 @@ def test_any_line_structure_parses_to_the_reference_tree(lines: list[tuple[str, 
     raw = ("".join(line + end for line, end in lines) + tail).encode()
     reference, fast = _tree_both_ways(raw)
     assert fast == reference
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet='ab "()\\<>@,.:;[]x\t', max_size=30))
+def test_a_from_header_without_quotes_or_comments_is_its_own_mask(raw: str) -> None:
+    """The strict From reader skips its character loop when nothing is quoted or commented."""
+    from normalize.email.addresses import _comments, _mask_quotes_and_comments
+
+    masked = _mask_quotes_and_comments(raw)
+    if '"' not in raw and "(" not in raw:
+        assert masked == raw and _comments(raw) == []
+    elif masked is not None:
+        assert len(masked) == len(raw)
+        assert all(m == c or m in ' x"' for m, c in zip(masked, raw, strict=True))
