@@ -217,14 +217,14 @@ _ESCAPED = re.compile(r"\\(.)", re.DOTALL)
 
 
 class _BoundaryMatcher:
-    __slots__ = ("_separator", "_size")
+    __slots__ = ("_size", "separator")
 
     def __init__(self, separator: str) -> None:
-        self._separator = separator
+        self.separator = separator
         self._size = len(separator)
 
     def match(self, line: str) -> re.Match[str] | None:
-        if not line.startswith(self._separator):
+        if not line.startswith(self.separator):
             return None
         return _AFTER_SEPARATOR.match(line, self._size)
 
@@ -246,10 +246,25 @@ class _FeedParserRe:
         return re.compile(pattern, flags)
 
 
+class _LineEndAtEnd:
+    """`NLCRE_eol` (`(\\r\\n|\\r|\\n)\\Z`), searched from two characters before the end.
+
+    `_parsegen` strips the line end before each boundary from the part above
+    it with `NLCRE_eol.search(payload)`, which tries the pattern at every
+    position of the payload (15 us for a few kB). A match is at most two
+    characters and must end at the end, so starting two characters before
+    the end finds the same match, span and group.
+    """
+
+    @staticmethod
+    def search(text: str) -> re.Match[str] | None:
+        return feedparser.NLCRE_eol.search(text, max(0, len(text) - 2))
+
+
 _STOCK_PARSEGEN = FeedParser._parsegen  # type: ignore[attr-defined]
 _parsegen_with_boundary_matcher = types.FunctionType(
     _STOCK_PARSEGEN.__code__,
-    {**vars(feedparser), "re": _FeedParserRe()},
+    {**vars(feedparser), "re": _FeedParserRe(), "NLCRE_eol": _LineEndAtEnd()},
     _STOCK_PARSEGEN.__name__,
     _STOCK_PARSEGEN.__defaults__,
     _STOCK_PARSEGEN.__closure__,
@@ -263,6 +278,8 @@ class _DepthLimitedParser(BytesFeedParser):
     `_msgstack` and before the parser decides whether to descend into it; so
     the stack height there is the part's depth, and rewriting its
     Content-Type to a leaf type makes the parser read its body as bytes.
+    It is also where a leaf's body lines can be joined before `_parsegen`
+    reads them (`_join_leaf_body`).
     """
 
     _parsegen = _parsegen_with_boundary_matcher
@@ -272,39 +289,17 @@ class _DepthLimitedParser(BytesFeedParser):
         self._max_depth = max_depth
         self.truncated = 0
 
-    def feed_message(self, raw: bytes) -> None:
-        """`feed(raw)`, with the body of a single-part message handed over in one piece.
-
-        The feed parser reads a body line by line (a generator step, a
-        deque pop and a predicate check per line) and joins the lines; a
-        single part's lines are only collected, never looked at. So the
-        header block goes in first (up to the first blank line, ending in
-        LF, so no line is held back as partial); if the stdlib then decided
-        that the root is no multipart and no message/* (its own three
-        tests), the rest goes in as one line: the same payload text, the
-        same joins. Otherwise the rest is fed as usual (the feed parser's
-        result does not depend on how its input is cut).
-        """
-        end = _header_block_end(raw) if _fast_paths else None
-        if end is None:
-            self.feed(raw)
-            return
-        self.feed(raw[:end])
-        stack: list[Message] = self._msgstack  # type: ignore[attr-defined]
-        if len(stack) == 1 and _body_is_one_piece(stack[0]):
-            rest = raw[end:].decode("ascii", "surrogateescape")  # as BytesFeedParser.feed decodes
-            if rest:
-                self._input.pushlines([rest])  # type: ignore[attr-defined]
-        else:
-            self.feed(raw[end:])
-
     def _parse_headers(self, lines: list[str]) -> None:
         super()._parse_headers(lines)  # type: ignore[misc]
         part: Message = self._cur  # type: ignore[attr-defined]
         _shorten_mime_headers(part)
         stack: list[Message] = self._msgstack  # type: ignore[attr-defined]
-        if len(stack) <= self._max_depth:  # depth = len(stack) - 1
-            return
+        if len(stack) > self._max_depth:  # depth = len(stack) - 1
+            self._keep_as_leaf(part)
+        if _fast_paths and not self._headersonly:  # type: ignore[attr-defined]
+            self._join_leaf_body(part)
+
+    def _keep_as_leaf(self, part: Message) -> None:
         try:
             maintype = part.get_content_maintype()
         except Exception:
@@ -315,23 +310,51 @@ class _DepthLimitedParser(BytesFeedParser):
             part.defects.append(NestingTooDeepDefect())
             self.truncated += 1
 
+    def _join_leaf_body(self, part: Message) -> None:
+        """Hand a leaf's body lines to `_parsegen` as one line: the same payload, a fraction of the steps.
 
-def _header_block_end(raw: bytes) -> int | None:
-    """Just past the first blank line that follows a line ending in LF (the header block has ended by then)."""
-    crlf, lf = raw.find(b"\n\r\n"), raw.find(b"\n\n")
-    if crlf < 0 and lf < 0:
-        return None
-    if lf < 0 or 0 <= crlf < lf:
-        return crlf + 3
-    return lf + 2
+        `_parsegen` reads a leaf's body line by line (a generator step, a
+        deque pop and every boundary test per line), only to join the lines
+        when a boundary or the end comes. Here, between the part's headers
+        and its body, the lines already waiting up to the first one a
+        boundary of the stack would match are joined into one. That joined
+        line matches no boundary either: a boundary matches at the start of
+        a line and needs the line's end right after it (`_BoundaryMatcher`;
+        nothing is joined under any other end test, as message/delivery-
+        status blocks use). The leaf test is `_parsegen`'s own, in its order.
+        """
+        source = self._input  # type: ignore[attr-defined]
+        waiting = source._lines
+        if len(waiting) < 2:
+            return
+        matchers = [getattr(test, "__self__", None) for test in source._eofstack]
+        if not all(isinstance(m, _BoundaryMatcher) for m in matchers):
+            return
+        try:
+            if not _body_is_one_piece(part):
+                return
+        except Exception:
+            return  # _parsegen asks the same next, and fails the same way
+        boundaries = cast(list[_BoundaryMatcher], matchers)
+        separators = tuple(m.separator for m in boundaries)
+        count = 0
+        for line in waiting:
+            if separators and line.startswith(separators) and any(m.match(line) for m in boundaries):
+                break
+            count += 1
+        if count < 2:
+            return
+        lines = list(waiting)
+        waiting.clear()
+        waiting.append("".join(lines[:count]))
+        waiting.extend(lines[count:])
 
 
-def _body_is_one_piece(root: Message) -> bool:
-    """`_parsegen`'s tests, in its order: no delivery-status blocks, no message/*, no multipart."""
-    return root.get_content_type() != "message/delivery-status" and root.get_content_maintype() not in (
-        "message",
-        "multipart",
-    )
+def _body_is_one_piece(part: Message) -> bool:
+    """`_parsegen`'s tests: no delivery-status blocks, no message/*, no multipart (`get_content_maintype()`
+    is the part of `get_content_type()` before the slash)."""
+    ctype = part.get_content_type()
+    return ctype != "message/delivery-status" and ctype.split("/")[0] not in ("message", "multipart")
 
 
 class HeaderTooLongDefect(errors.MessageDefect):
@@ -412,7 +435,7 @@ def parse_message(raw: bytes, max_depth: int) -> ParsedMessage:
     """Parse with the depth limit; on any parser failure, keep headers and raw body."""
     parser = _DepthLimitedParser(max_depth)
     try:
-        parser.feed_message(raw)
+        parser.feed(raw)
         message = cast(EmailMessage, parser.close())
     except Exception as exc:  # RecursionError or a parser bug: degrade, never raise
         return ParsedMessage(_headers_only(raw), (f"ParserFailed: {type(exc).__name__}",))

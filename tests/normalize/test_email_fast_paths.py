@@ -17,9 +17,11 @@ benchmark's messages and 400 generated ones, see `mailcorpus.py`):
 from __future__ import annotations
 
 import inspect
+import itertools
 import json
 import re
 from collections.abc import Iterator
+from email import feedparser
 from email.feedparser import FeedParser
 
 import pytest
@@ -161,6 +163,16 @@ def test_the_feed_parser_reads_only_the_boundary_groups_the_matcher_gives() -> N
     assert set(re.findall(r"mo\.(\w+)", source)) == {"group"}
     assert set(re.findall(r"mo\.group\('(\w+)'\)", source)) <= {"end", "linesep"}
     assert "boundaryre.match" in source and not re.search(r"boundaryre\.(?!match\b)", source)
+    assert set(re.findall(r"NLCRE_eol\.(\w+)\((\w+)\)", source)) == {
+        ("search", "lastline"), ("search", "epilogue"), ("search", "payload")}
+
+
+def test_the_line_end_at_the_end_is_found_as_the_stdlib_finds_it() -> None:
+    for size in range(7):
+        for chars in itertools.product("a\r\n", repeat=size):
+            text = "".join(chars)
+            stock, ours = feedparser.NLCRE_eol.search(text), parse._LineEndAtEnd.search(text)
+            assert (stock and (stock.span(), stock.groups())) == (ours and (ours.span(), ours.groups()))
 
 
 _LINES = st.sampled_from([
