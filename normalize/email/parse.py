@@ -246,6 +246,9 @@ class _FeedParserRe:
         return re.compile(pattern, flags)
 
 
+_NLCRE_EOL: re.Pattern[str] = vars(feedparser)["NLCRE_eol"]
+
+
 class _LineEndAtEnd:
     """`NLCRE_eol` (`(\\r\\n|\\r|\\n)\\Z`), searched from two characters before the end.
 
@@ -258,7 +261,7 @@ class _LineEndAtEnd:
 
     @staticmethod
     def search(text: str) -> re.Match[str] | None:
-        return feedparser.NLCRE_eol.search(text, max(0, len(text) - 2))
+        return _NLCRE_EOL.search(text, max(0, len(text) - 2))
 
 
 _STOCK_PARSEGEN = FeedParser._parsegen  # type: ignore[attr-defined]
