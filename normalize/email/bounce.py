@@ -24,7 +24,7 @@ from email.message import Message
 
 from normalize.email.charset import decode_text
 from normalize.email.parse import HeaderView, decode_unstructured, parse_header_block
-from normalize.email.parts import Leaf, payload_bytes, report_type_of
+from normalize.email.parts import Leaf, payload_bytes
 from normalize.email.threading_keys import message_id_value
 from normalize.sanitize import clean_header_value
 
@@ -74,8 +74,10 @@ def detect_bounce(
     leaves: tuple[Leaf, ...],
     body_text: str,
     own_message_id: str | None,
+    report_type: str | None,
 ) -> BounceReport | None:
-    reason = _bounce_reason(root, headers, subject, mail_from, leaves)
+    """`report_type` is `report_type_of(root)`."""
+    reason = _bounce_reason(report_type, headers, subject, mail_from, leaves)
     if reason is None:
         return None
     report_text, original_text = _split_at_original(body_text[:MAX_SCANNED_CHARS])
@@ -88,9 +90,9 @@ def detect_bounce(
 
 
 def _bounce_reason(
-    root: Message, headers: HeaderView, subject: str, mail_from: str | None, leaves: tuple[Leaf, ...]
+    report_type: str | None, headers: HeaderView, subject: str, mail_from: str | None, leaves: tuple[Leaf, ...]
 ) -> str | None:
-    if report_type_of(root) == "delivery-status":
+    if report_type == "delivery-status":
         return "multipart/report; report-type=delivery-status"
     if any(leaf.content_type == "message/delivery-status" for leaf in leaves):
         return "message/delivery-status part"

@@ -99,13 +99,14 @@ def normalize_email(
     message_id = message_id_value(headers.raw("Message-ID"))
     in_reply_to = message_ids(headers.raw("In-Reply-To"))
     references = message_ids(" ".join(headers.raw_all("References")))[-MAX_REFERENCES_KEPT:]
+    report_type = report_type_of(message)
     bounce = _guard(
         "bounce",
         defects,
         None,
-        lambda: detect_bounce(message, headers, subject, mail_from, layout.leaves, body.text, message_id),
+        lambda: detect_bounce(message, headers, subject, mail_from, layout.leaves, body.text, message_id, report_type),
     )
-    auto = None if bounce else detect_auto_reply(headers, subject, mail_from, report_type_of(message))
+    auto = None if bounce else detect_auto_reply(headers, subject, mail_from, report_type)
 
     hints = [ThreadHint("message_id", mid) for mid in (bounce.message_ids if bounce else ())]
     hints += thread_hints(in_reply_to, references, subject, settings.ticket_ref_pattern)

@@ -383,7 +383,8 @@ def _shorten_mime_headers(part: Message) -> None:
     expensive = [
         (name, value)
         for name, value in raw_headers(part)
-        if name.strip().lower() in _MIME_HEADERS
+        if len(value) > MAX_MIME_SPECIALS  # fewer characters cannot hold more specials
+        and name.strip().lower() in _MIME_HEADERS
         and (len(value) > MAX_MIME_HEADER_CHARS or len(_SPECIALS.findall(value)) > MAX_MIME_SPECIALS)
     ]
     for name, value in expensive:

@@ -132,10 +132,13 @@ def _by_header_text(part: Message, what: str, headers: tuple[str, ...], compute:
     key: tuple[str | None, ...] = (what,)
     for name in headers:
         value = part.get(name)
-        text = None if value is None else str(value)
-        if text is not None and len(text) > _MEMO_TEXT_CHARS:
-            return compute()
-        key += (text,)
+        key += (None if value is None else str(value),)
+    return _remembered(key, compute)
+
+
+def _remembered(key: tuple[str | None, ...], compute: Callable[[], T]) -> T:
+    if any(text is not None and len(text) > _MEMO_TEXT_CHARS for text in key):
+        return compute()
     found = _memo.get(key, _UNSET)
     if found is _UNSET:
         if len(_memo) >= MEMO_ENTRIES:
@@ -147,9 +150,10 @@ def _by_header_text(part: Message, what: str, headers: tuple[str, ...], compute:
 def content_type_of(part: Message) -> str:
     """`maintype/subtype` in lower case; application/octet-stream if unreadable."""
     try:
-        if part.get(_CT) is None:
-            return _clean_content_type(part.get_content_type())  # the default type: the part's place decides
-        return _by_header_text(part, "type", (_CT,), lambda: _clean_content_type(part.get_content_type()))
+        value = part.get(_CT)
+        if value is None or not parse.fast_paths_enabled():  # no header: the part's place decides the default
+            return _clean_content_type(part.get_content_type())
+        return _remembered(("type", str(value)), lambda: _clean_content_type(part.get_content_type()))
     except Exception:
         return "application/octet-stream"
 
