@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from normalize.email import parse
 from normalize.email.parse import PARSE_POLICY, decode_header_value, decode_unstructured
 from normalize.sanitize import clean_header_value, decode_surrogates
 
@@ -187,17 +188,60 @@ def _stdlib_agrees(raw: str, local: str, domain: str) -> tuple[bool, str | None]
     then the strict reading stands alone and the name is decoded plainly.
     """
     try:
-        header = PARSE_POLICY.header_fetch_parse("from", raw)
-        addresses = list(getattr(header, "addresses", ()))
+        addresses = _read_addresses("from", raw)
     except Exception:
         return True, None
     if len(addresses) != 1:
         return False, None
-    address = addresses[0]
+    display_name, username, address_domain, _addr_spec = addresses[0]
     unquoted = _unquote(local)
-    if decode_surrogates(address.username) != unquoted or decode_surrogates(address.domain) != domain:
+    if decode_surrogates(username) != unquoted or decode_surrogates(address_domain) != domain:
         return False, None
-    return True, clean_header_value(address.display_name or "")
+    return True, clean_header_value(display_name or "")
+
+
+# (display name, username, domain, addr-spec) of each address, as the stdlib's Address gives them.
+_Address = tuple[str, str, str, str]
+
+# The plain shapes of an address list, read without the structured parser:
+# `local@domain` and `Words Of A Name <local@domain>` (atoms only: no quotes,
+# comments, dots or encoded words in the name; dot-atom local part; letters,
+# digits and hyphens in the domain), separated by commas. For these the
+# stdlib's parser gives the name with single spaces, the local part and
+# domain as written, and `local@domain` as the addr-spec; anything else goes
+# to it. Checked against it in tests/normalize/test_email_fast_paths.py.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LOCAL = rf"{_ATEXT}(?:\.{_ATEXT})*"
+_DOMAIN = r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+_PLAIN_ADDRESS = re.compile(
+    rf"(?:(?P<name>{_ATEXT}(?: {_ATEXT})*) )?<(?P<local>{_LOCAL})@(?P<domain>{_DOMAIN})>"
+    rf"|(?P<bare_local>{_LOCAL})@(?P<bare_domain>{_DOMAIN})"
+)
+
+
+def plain_addresses(raw: str) -> list[_Address] | None:
+    """The addresses of a plain address list (see above), or None for anything else."""
+    if "=?" in raw or not raw.isascii():
+        return None
+    found: list[_Address] = []
+    for item in raw.split(","):
+        match = _PLAIN_ADDRESS.fullmatch(item.strip(" "))
+        if match is None:
+            return None
+        local = match.group("local") or match.group("bare_local")
+        domain = match.group("domain") or match.group("bare_domain")
+        found.append((match.group("name") or "", local, domain, f"{local}@{domain}"))
+    return found
+
+
+def _read_addresses(name: str, raw: str) -> list[_Address]:
+    """The addresses `policy.default` reads in an address header (may raise, as its parser may)."""
+    if parse.fast_paths_enabled():
+        plain = plain_addresses(raw)
+        if plain is not None:
+            return plain
+    header = PARSE_POLICY.header_fetch_parse(name, raw)
+    return [(a.display_name, a.username, a.domain, a.addr_spec) for a in getattr(header, "addresses", ())]
 
 
 def _unquote(local: str) -> str:
@@ -226,11 +270,10 @@ def address_list(name: str, raw_values: list[str]) -> list[str]:
     for raw in raw_values[:MAX_ADDRESS_HEADERS]:
         raw = raw[:MAX_ADDRESS_LIST_CHARS]  # the stdlib's parser is slow on long lists
         try:
-            header = PARSE_POLICY.header_fetch_parse(name, raw)
-            for address in getattr(header, "addresses", ()):
-                if address.username and address.domain:
-                    local = address.addr_spec.rpartition("@")[0]
-                    found.append(clean_header_value(f"{local}@{address.domain.lower()}"))
+            for _name, username, domain, addr_spec in _read_addresses(name, raw):
+                if username and domain:
+                    local = addr_spec.rpartition("@")[0]
+                    found.append(clean_header_value(f"{local}@{domain.lower()}"))
         except Exception:
             text = decode_header_value(name, raw)
             found.extend(_lower_domain(m) for m in _LOOSE_ADDRESS.findall(text))

@@ -92,6 +92,8 @@ def split_reply(text: str) -> str:
     for index, line in enumerate(lines):
         if _QUOTED.match(line):
             continue
+        if _plain_prose(line):
+            continue
         if _SIGNATURE_DELIMITER.match(line) or _is_mobile_signature(line):
             end = index
             break
@@ -109,6 +111,17 @@ def split_reply(text: str) -> str:
     kept = [line for i, line in enumerate(lines[:end]) if i not in dropped and not _QUOTED.match(line)]
     new_part = "\n".join(kept).strip("\n")
     return new_part if new_part.strip() else text
+
+
+# A line none of the tests below can fire on: too long to be a signature line
+# (the delimiter or a mobile one), not ending in a colon (an attribution), not
+# starting like an Outlook block (`_ORIGINAL_MESSAGE`, `_HEADER_FROM`).
+_BLOCK_START = re.compile(_HEADER_FROM.pattern.replace(r"^[ \t]*", r"^[ \t]*(?:-{2}|", 1) + ")", re.IGNORECASE)
+
+
+def _plain_prose(line: str) -> bool:
+    stripped = line.strip()
+    return len(stripped) > _MAX_SIGNATURE_LINE and stripped[-1] != ":" and not _BLOCK_START.match(line)
 
 
 def _is_mobile_signature(line: str) -> bool:

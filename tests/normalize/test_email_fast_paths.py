@@ -205,3 +205,55 @@ def test_a_from_header_without_quotes_or_comments_is_its_own_mask(raw: str) -> N
     elif masked is not None:
         assert len(masked) == len(raw)
         assert all(m == c or m in ' x"' for m, c in zip(masked, raw, strict=True))
+
+
+_LINE_PIECES = st.sampled_from([
+    "a", " ", "\t", ":", "-", "--", "*", "From", "from", "VON", "Feladó", "от", "De", "sent from my iPhone",
+    "Sent:", "Original Message", "wrote:", "küldve", "ſent", "x" * 40, "é", "\u00a0", "\u2028", ">", "_____",
+])
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(_LINE_PIECES, max_size=12).map("".join))
+def test_a_line_skipped_as_prose_is_one_no_reply_test_fires_on(line: str) -> None:
+    from normalize.email import quotes
+
+    if not quotes._plain_prose(line):
+        return
+    assert not quotes._SIGNATURE_DELIMITER.match(line)
+    assert not quotes._is_mobile_signature(line)
+    assert not quotes._ORIGINAL_MESSAGE.match(line)
+    assert not quotes._HEADER_FROM.match(line)
+    assert not line.rstrip().endswith(":")
+
+
+_ATOM = st.text(alphabet="aZ09!#$%&'*+/=?^_`{|}~-", min_size=1, max_size=5)
+_ADDRESS = st.tuples(
+    st.lists(_ATOM, min_size=1, max_size=3).map(" ".join),
+    st.lists(_ATOM, min_size=1, max_size=3).map(".".join),
+    st.lists(st.text(alphabet="aZ09-", min_size=1, max_size=4), min_size=1, max_size=3).map(".".join),
+    st.sampled_from(["{l}@{d}", "{n} <{l}@{d}>", "<{l}@{d}>", "{n}<{l}@{d}>", "{n}  <{l}@{d}>"]),
+).map(lambda t: t[3].format(n=t[0], l=t[1], d=t[2]))
+_ADDRESS_LIST = st.tuples(st.lists(_ADDRESS, min_size=1, max_size=3), st.sampled_from([",", ", ", " , ", ",\t"])).map(
+    lambda t: t[1].join(t[0]))
+_ADDRESS_PIECES = st.sampled_from([*"aZ0 .<>@,;:\"()\\[]\t=?-'é", "=?utf-8?q?x?=", "Anna", "<a@b.org>", "a@b", ".."])
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    st.sampled_from(["from", "to", "cc", "reply-to"]),
+    st.one_of(_ADDRESS_LIST, _ADDRESS_LIST.map(lambda v: f" {v} "),
+              st.lists(_ADDRESS_PIECES, max_size=12).map("".join)),
+)
+def test_a_plain_address_list_reads_as_the_parser_reads_it(name: str, raw: str) -> None:
+    from normalize.email.addresses import plain_addresses
+
+    plain = plain_addresses(raw)
+    if plain is None:
+        return
+    try:
+        header = parse.PARSE_POLICY.header_factory.parsed(name, raw)
+        full: object = [(a.display_name, a.username, a.domain, a.addr_spec) for a in header.addresses]
+    except Exception as exc:  # the parser raised: the plain reading must not have answered
+        full = exc
+    assert plain == full
