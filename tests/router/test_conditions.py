@@ -189,3 +189,13 @@ def test_a_rule_tests_cheap_conditions_first_and_explains_a_match_in_written_ord
     hit = decide(make_draft(text="The printer", channel=Channel.PORTAL), one_rule(when), now=MONDAY_10_UTC)
     assert hit.decided_by == "rule:r"
     assert [part.split(":")[0] for part in hit.tried[0].reason.split("; ")] == ["text", "hours", "channel"]
+
+
+def test_text_conditions_search_a_bounded_start_of_the_text() -> None:
+    from router.facts import RULE_TEXT_CHARS
+
+    filler = "lorem ipsum " * (RULE_TEXT_CHARS // 12 + 10)
+    for when in ({"keywords": "ransomware"}, {"text": r"ransom\w+"}):
+        early = decide(make_draft(text="ransomware " + filler), one_rule(when), now=MONDAY_10_UTC)
+        late = decide(make_draft(text=filler + " ransomware"), one_rule(when), now=MONDAY_10_UTC)
+        assert (early.decided_by, late.decided_by) == ("rule:r", "default")

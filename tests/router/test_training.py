@@ -211,3 +211,17 @@ def test_bad_example_files(name: str, content: str, message: str, tmp_path: Path
 def test_missing_example_file(tmp_path: Path) -> None:
     with pytest.raises(ExampleFileError, match="No such file"):
         load_examples(tmp_path / "missing.csv")
+
+
+def test_the_model_reads_a_bounded_start_of_the_text(classifier: Classifier) -> None:
+    """What follows the first MODEL_TEXT_CHARS characters changes nothing: a huge mail body costs no
+    more to score than a long one, in training and in use alike."""
+    from router.features import MODEL_TEXT_CHARS, feature_text
+
+    start = "Akun saya terkunci, saya lupa kata sandi. " * 200
+    assert len(start) > MODEL_TEXT_CHARS
+    tails = ["", " invoice billing refund" * 5000, " ".join(["printer toner jam"] * 20000)]
+    texts = {feature_text("Login", start + tail, "portal") for tail in tails}
+    assert len(texts) == 1 and len(texts.pop()) < MODEL_TEXT_CHARS + 100
+    predictions = {classifier.predict(make_draft(subject="Login", text=start + tail)) for tail in tails}
+    assert len(predictions) == 1
