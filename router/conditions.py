@@ -34,22 +34,40 @@ class Condition(Protocol):
 
 
 FactReader = Callable[[MessageFacts], tuple[str, ...]]
+KEPT_VERDICTS = 4096
+"""Verdicts a condition keeps for values it has judged before; emptied when full."""
 
 
 @dataclass(frozen=True, slots=True)
 class OneOf:
-    """Matches when any observed value equals any accepted value (both already normalized)."""
+    """Matches when any observed value equals any accepted value (both already normalized).
+
+    The few values a message can show (a channel, a sender's domain, a
+    portal category) recur from message to message, so each one's verdict
+    is kept (a bounded number) instead of its explanation being written
+    again for every message.
+    """
 
     key: str
     accepted: tuple[str, ...]
     observed: FactReader
     wanted: str = field(init=False)
+    verdicts: dict[tuple[str, ...], Verdict] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "wanted", _listing(self.accepted))
+        object.__setattr__(self, "verdicts", {})
 
     def test(self, facts: MessageFacts) -> Verdict:
         seen = self.observed(facts)
+        verdict = self.verdicts.get(seen)
+        if verdict is None:
+            if len(self.verdicts) >= KEPT_VERDICTS:
+                self.verdicts.clear()
+            verdict = self.verdicts[seen] = self._judge(seen)
+        return verdict
+
+    def _judge(self, seen: tuple[str, ...]) -> Verdict:
         hits = [value for value in seen if value in self.accepted]
         wanted = self.wanted
         if hits:

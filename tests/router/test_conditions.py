@@ -199,3 +199,17 @@ def test_text_conditions_search_a_bounded_start_of_the_text() -> None:
         early = decide(make_draft(text="ransomware " + filler), one_rule(when), now=MONDAY_10_UTC)
         late = decide(make_draft(text=filler + " ransomware"), one_rule(when), now=MONDAY_10_UTC)
         assert (early.decided_by, late.decided_by) == ("rule:r", "default")
+
+
+def test_a_condition_keeps_verdicts_per_value_within_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    from router import conditions
+
+    monkeypatch.setattr(conditions, "KEPT_VERDICTS", 8)
+    config = one_rule({"sender_domain": "example.org"})
+    for n in range(40):
+        for domain, expected in ((f"d{n}.example.com", "default"), ("example.org", "rule:r")):
+            decision = decide(make_draft(requester=Requester(email=f"a@{domain}")), config, now=MONDAY_10_UTC)
+            assert decision.decided_by == expected
+            assert domain in decision.tried[0].reason  # each value's own explanation, not another's
+    condition = config.rules[0].when[0]
+    assert isinstance(condition, conditions.OneOf) and 0 < len(condition.verdicts) <= 8
