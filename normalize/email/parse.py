@@ -193,8 +193,22 @@ class DecodedHeader(str):
         return getattr(state["_full"], attr)
 
 
+class _ParsePolicy(policy.EmailPolicy):
+    """`policy.default`, reading a stored header without the line-break split when it has no line break.
+
+    `header_fetch_parse` removes CR and LF with a regex split and join on
+    every header read (a few dozen per message); a plain `str` without either
+    comes out of that unchanged, so it goes to the header factory directly.
+    """
+
+    def header_fetch_parse(self, name: str, value: str) -> Any:
+        if type(value) is str and "\r" not in value and "\n" not in value:
+            return self.header_factory(name, value)
+        return super().header_fetch_parse(name, value)
+
+
 # The same policy for every message: modern header objects, no refolding.
-PARSE_POLICY = policy.default.clone(header_factory=_MemoHeaderRegistry())
+PARSE_POLICY = _ParsePolicy(header_factory=_MemoHeaderRegistry())
 
 
 class NestingTooDeepDefect(errors.MessageDefect):
