@@ -8,6 +8,7 @@ learns how much to trust it instead of a rule obeying it.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from normalize.schema import MessageDraft
@@ -34,6 +35,7 @@ def draft_features(draft: MessageDraft) -> str:
     return feature_text(draft.subject, draft.text, draft.channel.value, draft.category_hint)
 
 
+@functools.lru_cache(maxsize=1024)  # channels and portal categories: a few values, on every message
 def marker(name: str, value: str) -> str:
     """One word token such as `__portal_category__vpn_access` (word tokenizers keep underscores)."""
     slug = _NON_WORD.sub("_", nfc(value).casefold()).strip("_")
