@@ -104,6 +104,25 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def fsync_ms(directory: Path, count: int = 100) -> tuple[float, float]:
+    """p50 and p99 of an 8 KB write plus fsync in `directory`: the disk the databases sit on, whose
+    flush latency sets the floor of every commit (and varies between runs on a shared VM)."""
+    path = directory / "fsync-probe"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    times = []
+    try:
+        for _ in range(count):
+            os.write(fd, b"x" * 8192)
+            started = time.perf_counter()
+            os.fsync(fd)
+            times.append((time.perf_counter() - started) * 1000)
+    finally:
+        os.close(fd)
+        path.unlink()
+    times.sort()
+    return times[len(times) // 2], times[min(len(times) - 1, len(times) * 99 // 100)]
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -179,6 +198,7 @@ def main() -> int:
         for name in names
     }
     bare = subprocess.Popen([py, str(ROOT / "bench/bare_server.py"), str(bare_port)], cwd=ROOT)
+    disk_before = fsync_ms(work)
     try:
         for port in [*ports.values(), bare_port]:
             wait_port(port)
@@ -192,6 +212,7 @@ def main() -> int:
         memory = rss_mb(gateways["gateway"].pid)
         overload = wrk(ports["gateway"], args.seconds, script, args.connections * 10) if args.overload else None
         memory_after_overload = rss_mb(gateways["gateway"].pid)
+        disk_after = fsync_ms(work)
     finally:
         for proc in [*gateways.values(), bare]:
             proc.send_signal(signal.SIGTERM)
@@ -212,6 +233,8 @@ def main() -> int:
         print(f"  {name:8s} {r['rps']:9.0f} req/s   p50 {r['p50_ms']:6.2f} ms   p99 {r['p99_ms']:6.2f} ms   "
               f"non-2xx {r['non2xx']:.0f}   CPU {r['cpu_us']:4.0f} us/request   (rounds: {rounds})")
     print(f"  ratio    {g['rps'] / b['rps']:.1%} of the bare handler's throughput")
+    print(f"  disk: 8 KB write + fsync p50/p99 {disk_before[0]:.2f}/{disk_before[1]:.2f} ms before the run, "
+          f"{disk_after[0]:.2f}/{disk_after[1]:.2f} ms after")
     if args.routed:
         r = best("routed")
         print(f"  routing (rules, model, outbox write) adds {g['rps'] / r['rps'] - 1:+.1%} to the time per request "
