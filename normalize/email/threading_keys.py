@@ -31,9 +31,14 @@ _PREFIX = re.compile(
 
 
 # As email.feedparser: lines end at CRLF, CR or LF; the header block goes on
-# while lines look like a header, a continuation or an mbox "From " line.
-_LINE_END = re.compile(rb"\r\n|\r|\n")
-_HEADER_LINE = re.compile(rb"From |[\041-\071\073-\176]*:|[\t ]")
+# while lines look like a header, a continuation or an mbox "From " line. One
+# anchored match: the fewest such lines, then the first "Message-ID:" line
+# (any case, no continuation, no "From " line), its value and the
+# continuation lines after it (without the last line end).
+_FIRST_MESSAGE_ID = re.compile(
+    rb"(?:(?:From |[\041-\071\073-\176]*:|[\t ])[^\r\n]*(?:\r\n|\r|\n))*?"
+    rb"(?i:message-id):([^\r\n]*(?:(?:\r\n|\r|\n)[\t ][^\r\n]*)*)"
+)
 
 
 def email_external_id(raw: bytes) -> str:
@@ -53,27 +58,10 @@ def first_message_id_header(raw: bytes) -> str | None:
     lines as they are, without the final line end, decoded as ASCII with
     surrogate escapes. Nothing but that one value is decoded.
     """
-    pos, size = 0, len(raw)
-    collecting: list[bytes] | None = None  # the Message-ID header's lines, once found
-    while pos < size:
-        match = _LINE_END.search(raw, pos)
-        end = match.end() if match else size
-        if not _HEADER_LINE.match(raw, pos, end):
-            break
-        first = raw[pos : pos + 1]
-        if first in (b" ", b"\t"):
-            if collecting is not None:
-                collecting.append(raw[pos:end])
-        elif collecting is not None:
-            break  # the Message-ID header is complete
-        elif not raw.startswith(b"From ", pos):
-            colon = raw.find(b":", pos, end)
-            if colon > pos and raw[pos:colon].lower() == b"message-id":
-                collecting = [raw[colon + 1 : end].lstrip(b" \t")]
-        pos = end
-    if collecting is None:
+    found = _FIRST_MESSAGE_ID.match(raw)
+    if found is None:
         return None
-    return b"".join(collecting).rstrip(b"\r\n").decode("ascii", "surrogateescape")
+    return found.group(1).lstrip(b" \t").decode("ascii", "surrogateescape")
 
 
 def message_id_value(raw: str | None) -> str | None:
