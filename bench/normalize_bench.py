@@ -134,8 +134,8 @@ def unique_headers(msg: EmailMessage, n: int) -> EmailMessage:
 
 
 def unique_corpus(per_kind: int, first: int) -> dict[str, list[bytes]]:
-    return {kind: [unique_headers(make(first + i), first + i).as_bytes(policy=email.policy.SMTP)
-                   for i in range(per_kind)]
+    numbers = {kind: range(first + k * per_kind, first + (k + 1) * per_kind) for k, kind in enumerate(KINDS)}
+    return {kind: [unique_headers(make(n), n).as_bytes(policy=email.policy.SMTP) for n in numbers[kind]]
             for kind, make in KINDS.items()}
 
 
