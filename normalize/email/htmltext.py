@@ -35,8 +35,21 @@ MAX_NESTING_DEPTH = 100
 _TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]{0,30})\b[^<>]*>")
 
 
+# A start tag of an indenting element, or more (any case, any ending): an upper bound on their number.
+_INDENTING_START = re.compile(r"<(?:ul|ol|blockquote|dl|menu|dir)", re.IGNORECASE)
+
+
 def limit_nesting(markup: str) -> str:
     """Remove start/end tags nested deeper than the limits; text is kept."""
+    # A tag is dropped only at a depth reached after that many start tags (of
+    # any element, or of indenting ones), and an end tag only after a start
+    # tag was dropped: with fewer tags than that, nothing changes.
+    if markup.count("<") <= MAX_NESTING_DEPTH and len(_INDENTING_START.findall(markup)) <= MAX_INDENT_DEPTH:
+        return markup
+    return _limit_nesting(markup)
+
+
+def _limit_nesting(markup: str) -> str:
     depth = {"indent": 0, "all": 0}
     dropped: dict[str, int] = {}
 

@@ -257,3 +257,24 @@ def test_a_plain_address_list_reads_as_the_parser_reads_it(name: str, raw: str) 
     except Exception as exc:  # the parser raised: the plain reading must not have answered
         full = exc
     assert plain == full
+
+
+_MARKUP = st.sampled_from(["<ul>", "</ul>", "<UL class=x>", "<blockquote>", "</blockquote>", "<div>", "</div>", "<p>",
+                           "<br>", "<li>", "text", "<", ">", "<ol", "<dir>", "<menu>", "</dl>", "<dl>", "<b>", "</b>"])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(_MARKUP, max_size=140).map("".join))
+def test_markup_with_few_tags_is_left_as_the_nesting_limit_leaves_it(markup: str) -> None:
+    from normalize.email import htmltext
+
+    assert htmltext.limit_nesting(markup) == htmltext._limit_nesting(markup)
+
+
+@pytest.mark.parametrize("start", ["<ul>", "<BLOCKQUOTE>", "<div>", "<ol type=1>"])
+@pytest.mark.parametrize("count", [*range(8, 14), *range(97, 104)])
+def test_markup_around_the_nesting_limits_is_left_as_the_nesting_limit_leaves_it(start: str, count: int) -> None:
+    from normalize.email import htmltext
+
+    for markup in (start * count, start * count + "x" + start.replace("<", "</") * count, "<p>" + start * count):
+        assert htmltext.limit_nesting(markup) == htmltext._limit_nesting(markup)
