@@ -24,6 +24,11 @@ from storage.tables import checkpoints, deliveries, identity_links, inbound, mes
 log = logging.getLogger("storage.repository")
 
 
+_DELIVERY_DEFAULTS: dict[str, Any] = {
+    column.name: 0 if column.name == "attempts" else None for column in deliveries.columns if column.name != "id"
+}
+"""Every column an outbox row is inserted with, and its value when the row leaves it out."""
+
 class StorageError(Exception):
     """A database operation failed; nothing of the transaction was kept."""
 
@@ -267,8 +272,10 @@ class Transaction:
 
     # -- outbox ----------------------------------------------------------
     async def insert_deliveries(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Outbox rows in one multi-row statement; a column a row leaves out gets its default (as in the table)."""
         if rows:
-            await self._conn.execute(deliveries.insert(), list(rows))
+            full = [{name: row.get(name, default) for name, default in _DELIVERY_DEFAULTS.items()} for row in rows]
+            await insert_returning(self._conn, deliveries, full, ["id"])
             self.wrote_outbox = True
             self.outbox_rows += rows
 
