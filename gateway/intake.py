@@ -48,8 +48,10 @@ GATHER_TURNS = 16  # event-loop turns the writer may yield before taking a batch
 QUIET_TURNS = 3  # ... stopping early after this many turns in which nothing arrived
 STORED_GATHER_TURNS, STORED_QUIET_TURNS = 4, 1  # the same for a record answered when stored: its commit is
 # cheap (no processing to share), so it is held back less for company
-BACKLOG_CHUNK = 8  # stored records processed per transaction between batches: short, so senders wait little
-BACKLOG_AHEAD = 64  # past this many, the backlog is processed even while new records wait, to keep pace
+BACKLOG_CHUNK = 32  # stored records processed per transaction between batches (each costs a few round trips
+# to the database, so chunks of one made most of a mail's cost after its normalization)
+BACKLOG_AHEAD = 16  # past this many, the backlog is processed even while new records wait, to keep pace; below
+# it, normalizing stops as soon as a sender waits, so a sender waits for one normalization at most
 BACKLOG_MAX = 128  # past this many, a record is answered after its ticket, as any other: a stored record
 # must be readable within a second of its answer, and this many are processed well within that
 BACKLOG_RETRY_S = 1.0  # pause before processing again after the database refused
