@@ -144,10 +144,6 @@ class IntakeService:
         self._idle.clear()
         try:
             pending = _Pending(raw, asyncio.get_running_loop().create_future(), until_stored=until == "stored")
-            if not pending.until_stored:
-                # Normalized here, while the writer commits the batch before, rather than by the
-                # writer, which every record of the next batch would wait for.
-                await self._normalize(pending)
             self._queue.put_nowait(pending)
             try:
                 result = await pending.future
@@ -204,7 +200,7 @@ class IntakeService:
             if item.until_stored and room <= 0:
                 item.until_stored = False  # the backlog is full: this one waits for its ticket
             room -= item.until_stored
-            if not item.until_stored and item.draft is None and item.error is None:
+            if not item.until_stored:
                 await self._normalize(item)
         for attempt in range(3):
             try:
