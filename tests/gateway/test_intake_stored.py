@@ -120,3 +120,21 @@ async def test_past_the_backlog_limit_the_answer_waits_for_the_ticket(gateway, m
     assert [r.status for r in results] == [IntakeStatus.PENDING, IntakeStatus.PENDING, IntakeStatus.PROCESSED]
     assert results[2].ticket_id is not None
     await processed(gateway)
+
+
+async def test_a_waiting_backlog_is_processed_many_records_to_a_transaction(gateway, http, monkeypatch):
+    """Each processing transaction costs several round trips: a backlog of stored mail shares them."""
+    real = gateway.processor.write
+    sizes: list[int] = []
+
+    async def write(tx, items, now):
+        if items:
+            sizes.append(len(items))
+        return await real(tx, items, now)
+
+    monkeypatch.setattr(gateway.processor, "write", write)
+    results = await asyncio.gather(*(gateway.intake(portal_raw(f"m{i}"), until="stored") for i in range(24)))
+    assert {r.status for r in results} == {IntakeStatus.PENDING}
+    await processed(gateway)
+    assert sum(sizes) == 24 and len(sizes) <= 2, sizes
+    assert len(await all_tickets(http, gateway)) == 24

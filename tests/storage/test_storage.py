@@ -121,6 +121,36 @@ async def test_an_unflushed_transaction_leaves_every_later_commit_flushed(store)
     assert finished == {"pending"}
 
 
+async def test_outbox_rows_of_one_insert_may_leave_different_columns_to_their_defaults(store):
+    """A claimed row names its claim; a plain one leaves attempts and the claim out: both in one statement."""
+    now = datetime.now(UTC)
+    lease = now + timedelta(minutes=1)
+    async with store.transaction() as tx:
+        [inbound_id] = (await tx.insert_inbound([inbound_row("outbox")])).values()
+        [ticket_id] = (await tx.insert_tickets([{
+            "status": "open", "opened_via": "portal", "subject": "s", "requester": {}, "requester_key": None,
+            "conversation_key": None, "classification": {}, "external_ref": None, "opened_by": inbound_id,
+            "created_at": now, "updated_at": now}])).values()
+        [message_id] = (await tx.insert_messages([{
+            "ticket_id": ticket_id, "inbound_id": inbound_id, "channel": "portal", "transport": "http",
+            "external_id": "outbox", "kind": "new", "received_at": now, "sent_at": None, "subject": "s",
+            "text": "t", "body": {}, "thread": None}])).values()
+        common = {"ticket_id": ticket_id, "message_id": message_id, "event": "ticket.created", "created_at": now}
+        await tx.insert_deliveries([
+            {**common, "key": "plain", "destination": "main", "status": "pending", "due_at": now},
+            {**common, "key": "claimed", "destination": "other", "status": "sending", "due_at": lease,
+             "attempts": 1, "claimed_by": "worker-1", "claimed_until": lease},
+        ])
+    async with store.engine.connect() as conn:
+        rows = (await conn.exec_driver_sql(
+            "SELECT key, status, attempts, claimed_by, last_error, remote_id, delivered_at FROM deliveries"
+            " ORDER BY key")).all()
+    assert [tuple(r) for r in rows] == [
+        ("claimed", "sending", 1, "worker-1", None, None, None),
+        ("plain", "pending", 0, None, None, None, None),
+    ]
+
+
 def test_a_reply_joins_the_ticket_of_the_newest_message_it_names_received_before_sent():
     from storage.repository import pick_thread
 
