@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, text, true, tuple_, update
+from sqlalchemy import Table, and_, bindparam, func, or_, select, text, true, tuple_, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from storage.bulk import fetch, insert_returning, placeholders, time_param
 from storage.tables import checkpoints, deliveries, identity_links, inbound, messages, outbound_messages, tickets
@@ -24,10 +25,22 @@ from storage.tables import checkpoints, deliveries, identity_links, inbound, mes
 log = logging.getLogger("storage.repository")
 
 
-_DELIVERY_DEFAULTS: dict[str, Any] = {
-    column.name: 0 if column.name == "attempts" else None for column in deliveries.columns if column.name != "id"
-}
+def _insert_defaults(table: Table) -> dict[str, Any]:
+    """Every column but the id, with the value the table gives a row that leaves it out (scalar defaults only)."""
+    defaults: dict[str, Any] = {}
+    for column in table.columns:
+        if column.primary_key:
+            continue
+        default = column.default
+        if default is not None and not isinstance(default, ScalarElementColumnDefault):
+            raise TypeError(f"{table.name}.{column.name}: only scalar defaults can be filled in here")
+        defaults[column.name] = default.arg if default is not None else None
+    return defaults
+
+
+_DELIVERY_DEFAULTS = _insert_defaults(deliveries)
 """Every column an outbox row is inserted with, and its value when the row leaves it out."""
+
 
 class StorageError(Exception):
     """A database operation failed; nothing of the transaction was kept."""
