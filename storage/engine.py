@@ -37,7 +37,9 @@ def create_engine(
     if backend == "postgresql":
         kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_timeout=10)
     else:
-        kwargs.update(connect_args={"timeout": 10})
+        # No rollback when a connection goes back to the pool: every transaction ends in its own commit
+        # or rollback, and that extra round trip to SQLite's thread came before each batch's answer.
+        kwargs.update(connect_args={"timeout": 10}, pool_reset_on_return=None)
     engine = create_async_engine(url, **kwargs)
     if backend == "sqlite":
         sync_level = sqlite_synchronous.upper()

@@ -160,3 +160,40 @@ def test_a_reply_joins_the_ticket_of_the_newest_message_it_names_received_before
     assert pick_thread((received, sent), ["c@x", "a@x"]) == (1, "a@x")  # mail received before ours sent
     assert pick_thread((received, sent), ["c@x", "z@x"]) == (3, "c@x")  # else what we sent (an ack)
     assert pick_thread((received, sent), ["z@x"]) is None and pick_thread(({}, {}), []) is None
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path):
+    s = Store(create_engine(f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"))
+    await migrate.upgrade(s.engine)
+    yield s
+    await s.close()
+
+
+async def test_a_committed_sqlite_transaction_costs_its_statements_and_the_commit_only(sqlite_store, monkeypatch):
+    """No rollback round trip when the connection goes back to the pool: on SQLite every round trip
+    to the database's thread comes before a batch's answer. A failed transaction still rolls back."""
+    import aiosqlite.core
+
+    store = sqlite_store
+
+    calls: list[str] = []
+    real = aiosqlite.core.Connection._execute
+
+    async def counting(self, fn, *args, **kwargs):
+        calls.append(fn.__name__)
+        return await real(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.core.Connection, "_execute", counting)
+    async with store.transaction() as tx:
+        await tx.insert_inbound([inbound_row("r1"), inbound_row("r2")])
+    assert calls == ["_execute_fetchall", "commit"]
+
+    calls.clear()
+    with pytest.raises(RuntimeError):
+        async with store.transaction() as tx:
+            await tx.insert_inbound([inbound_row("r3")])
+            raise RuntimeError("undo")
+    assert calls == ["_execute_fetchall", "rollback"]
+    async with store.transaction() as tx:
+        assert [r.external_id for r in await tx.find_inbound([("portal", "r1"), ("portal", "r3")], [])] == ["r1"]
