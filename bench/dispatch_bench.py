@@ -10,6 +10,9 @@ share the dispatcher's event loop; the dispatcher is the gateway's own
 JSON, Standard Webhooks signature, claims and group-committed outcomes in
 the database, SQLite with synchronous=FULL by default).
 
+0. Floor: a bare aiohttp client posts N bodies of the webhook's size to the
+   same receiver at the same concurrency (no database, no signing), so a
+   slow machine shows as a slow floor beside the dispatcher's figure.
 1. Throughput: N deliveries are committed up front; the time from the
    dispatcher's start to the receiver holding all N gives deliveries/s
    (target >= 2,000/s), and the time until all are recorded `delivered`.
@@ -221,6 +224,36 @@ async def latency(url: str, base: str, rate: int, seconds: float, concurrency: i
     }
 
 
+async def floor(base: str, total: int, concurrency: int, body_bytes: int) -> dict[str, float]:
+    """The same receiver and concurrency with a bare aiohttp client: no database, no claims, no signing,
+    one body of the webhook's size posted under a fresh `webhook-id` each time."""
+    import aiohttp
+
+    body = b"x" * body_bytes
+    ids = iter(range(total))
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+
+        async def worker() -> None:
+            for n in ids:
+                async with session.post(f"{base}/hook", data=body, headers={
+                        "webhook-id": f"floor-{n}", "content-type": "application/json"}) as resp:
+                    await resp.read()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+        got = (await receiver_count(session, base))["count"]
+        async with session.post(f"{base}/reset"):
+            pass
+    return {"delivered": got, "seconds": seconds, "per_s": got / seconds}
+
+
+def webhook_body_bytes() -> int:
+    """The size of the body the dispatcher posts for one of the benchmark's tickets (near enough)."""
+    return len(json.dumps({"event": "ticket.created", "ticket": {"subject": "Printer 1", "text": TEXT,
+                                                                 "requester": {"email": "bench@example.org"}}}))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pg", help="a PostgreSQL database URL (postgresql+asyncpg://...) instead of SQLite")
@@ -243,16 +276,19 @@ def main() -> int:
             second = args.pg or f"sqlite+aiosqlite:///{tmp}/latency.db"
             result = {
                 "database": "postgresql" if args.pg else "sqlite (synchronous=FULL)",
+                "floor": asyncio.run(floor(base, args.deliveries, args.concurrency, webhook_body_bytes())),
                 "throughput": asyncio.run(throughput(first, base, args.deliveries, args.concurrency, 120.0)),
                 "latency": asyncio.run(latency(second, base, args.rate, args.seconds, args.concurrency)),
             }
     finally:
         server.terminate()
         server.join(10)
-    t, lat = result["throughput"], result["latency"]
+    t, lat, bare = result["throughput"], result["latency"], result["floor"]
     print(json.dumps(result, indent=2))
     print(f"throughput: {t['per_s']:.0f} deliveries/s ({t['delivered']:.0f} in {t['seconds']:.2f} s; "
           f"all recorded after {t['recorded_s']:.2f} s)  target >= 2000/s")
+    print(f"floor: a bare aiohttp client posting to the same receiver, same concurrency: {bare['per_s']:.0f}/s; "
+          f"the dispatcher reaches {t['per_s'] / bare['per_s']:.0%} of it")
     print(f"latency at {lat['rate_per_s']:.0f}/s: p50 {lat['p50_ms']:.1f} ms, p95 {lat['p95_ms']:.1f} ms, "
           f"p99 {lat['p99_ms']:.1f} ms, max {lat['max_ms']:.1f} ms  target p99 < 100 ms")
     return 0
