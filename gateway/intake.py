@@ -56,6 +56,7 @@ BACKLOG_MAX = 128  # past this many, a record is answered after its ticket, as a
 # must be readable within a second of its answer, and this many are processed well within that
 BACKLOG_RETRY_S = 1.0  # pause before processing again after the database refused
 CLOSE_BACKLOG_S = 30.0  # how long stopping waits for the backlog
+CLOSE_IN_FLIGHT_S = 30.0  # how long stopping waits for records whose senders wait for their commit
 
 Until = Literal["processed", "stored"]
 
@@ -114,21 +115,34 @@ class IntakeService:
     def start(self) -> None:
         self._writer = asyncio.create_task(self._write_loop(), name="intake-writer")
 
-    async def close(self) -> None:
-        """Refuse new records, finish the ones in flight, stop the writer."""
+    async def close(self, in_flight_s: float = CLOSE_IN_FLIGHT_S) -> None:
+        """Refuse new records, finish the ones in flight, stop the writer.
+
+        A commit that has not returned after `in_flight_s` (a database that stopped answering) is
+        given up: its senders are told to retry (503, SMTP 421), which is safe because nothing
+        was acknowledged, and a retry of a record that did commit after all finds it stored.
+        """
         self._closing = True
-        while self._in_flight:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + in_flight_s
+        while self._in_flight and loop.time() < deadline:
             await asyncio.sleep(0.01)
-        try:  # what is stored but not processed yet is processed at the next start if it must be left
-            await asyncio.wait_for(self._idle.wait(), CLOSE_BACKLOG_S)
-        except TimeoutError:
-            log.warning("stopping with %d stored records not processed yet", len(self._backlog))
+        if self._in_flight:
+            log.warning("stopping with %d records not committed after %.0f s; their senders are asked to retry",
+                        self._in_flight, in_flight_s)
+        else:
+            try:  # what is stored but not processed yet is processed at the next start if it must be left
+                await asyncio.wait_for(self._idle.wait(), CLOSE_BACKLOG_S)
+            except TimeoutError:
+                log.warning("stopping with %d stored records not processed yet", len(self._backlog))
         if self._writer:
             self._writer.cancel()
             try:
                 await self._writer
             except asyncio.CancelledError:
                 pass
+        while not self._queue.empty():
+            _fail(self._queue.get_nowait(), ShuttingDownError("the gateway stopped before storing this record"))
 
     async def __call__(self, raw: RawInbound, until: Until = "processed") -> IntakeResult:
         """Store (and process) one record; returns after the commit of the record, and of its ticket
@@ -149,6 +163,9 @@ class IntakeService:
                 result = await pending.future
             except StorageUnavailableError:
                 self._metrics.intake(raw.channel, "storage_error")
+                raise
+            except ShuttingDownError:
+                self._metrics.intake(raw.channel, "shutting_down")
                 raise
             outcome = "duplicate" if result.duplicate else result.status.value
             self._metrics.intake(raw.channel, outcome, time.perf_counter() - started)
@@ -188,6 +205,10 @@ class IntakeService:
                 batch.append(self._queue.get_nowait())
             try:
                 await self._commit(batch)
+            except asyncio.CancelledError:  # stopping gave up on this commit: its senders may retry
+                for item in batch:
+                    _fail(item, ShuttingDownError("the gateway stopped before this record was committed"))
+                raise
             except Exception as exc:  # never let the writer die
                 log.exception("intake batch failed")
                 for item in batch:

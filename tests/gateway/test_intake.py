@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
 
 from sqlalchemy import event
@@ -141,6 +142,30 @@ async def test_the_same_record_twice_in_one_batch_is_stored_once(gateway):
     assert first.ticket_id == second.ticket_id
     assert sorted([first.duplicate, second.duplicate]) == [False, True]
     assert await gateway.store.count_by_status() == {"processed": 1}
+
+
+async def test_stop_gives_up_on_a_commit_that_never_returns_and_asks_its_sender_to_retry(gateway, http,
+                                                                                        monkeypatch):
+    never = asyncio.Event()
+
+    async def stuck(items):
+        await never.wait()  # a database that stopped answering
+
+    monkeypatch.setattr(gateway.intake, "_store_and_process", stuck)
+    task = asyncio.create_task(submit(http, gateway, portal_body()))
+    for _ in range(100):
+        if gateway.intake.in_flight:
+            break
+        await asyncio.sleep(0.02)
+    started = time.monotonic()
+    await asyncio.wait_for(gateway.intake.close(in_flight_s=0.5), 10)
+    assert time.monotonic() - started < 5
+    status, answer, headers = await asyncio.wait_for(task, 5)
+    assert status == 503
+    assert answer["error"]["code"] == "shutting_down"
+    assert headers["Retry-After"]
+    assert gateway.intake.in_flight == 0
+    assert await gateway.store.count_by_status() == {}  # nothing half-written, nothing acknowledged
 
 
 async def test_stop_refuses_new_work_after_finishing_in_flight_work(gateway, http):
