@@ -119,7 +119,7 @@ class IntakeService:
         """Refuse new records, finish the ones in flight, stop the writer.
 
         A commit that has not returned after `in_flight_s` (a database that stopped answering) is
-        given up: its senders are told to retry (503, SMTP 421), which is safe because nothing
+        given up: its senders are told to retry (503, SMTP 451), which is safe because nothing
         was acknowledged, and a retry of a record that did commit after all finds it stored.
         """
         self._closing = True
