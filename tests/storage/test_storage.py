@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -18,12 +19,17 @@ def inbound_row(external_id: str, **extra):
             "processed_at": None, **extra}
 
 
-@pytest.fixture
-async def store(db_url):
-    s = Store(create_engine(db_url))
+async def migrated_store(url: str) -> AsyncIterator[Store]:
+    s = Store(create_engine(url))
     await migrate.upgrade(s.engine)
     yield s
     await s.close()
+
+
+@pytest.fixture
+async def store(db_url):
+    async for s in migrated_store(db_url):
+        yield s
 
 
 async def test_migrations_reach_head_and_nothing_is_pending(store):
@@ -164,18 +170,14 @@ def test_a_reply_joins_the_ticket_of_the_newest_message_it_names_received_before
 
 @pytest.fixture
 async def sqlite_store(tmp_path):
-    s = Store(create_engine(f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"))
-    await migrate.upgrade(s.engine)
-    yield s
-    await s.close()
+    async for s in migrated_store(f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"):
+        yield s
 
 
 async def test_a_committed_sqlite_transaction_costs_its_statements_and_the_commit_only(sqlite_store, monkeypatch):
     """No rollback round trip when the connection goes back to the pool: on SQLite every round trip
     to the database's thread comes before a batch's answer. A failed transaction still rolls back."""
     import aiosqlite.core
-
-    store = sqlite_store
 
     calls: list[str] = []
     real = aiosqlite.core.Connection._execute
@@ -185,15 +187,15 @@ async def test_a_committed_sqlite_transaction_costs_its_statements_and_the_commi
         return await real(self, fn, *args, **kwargs)
 
     monkeypatch.setattr(aiosqlite.core.Connection, "_execute", counting)
-    async with store.transaction() as tx:
+    async with sqlite_store.transaction() as tx:
         await tx.insert_inbound([inbound_row("r1"), inbound_row("r2")])
     assert calls == ["_execute_fetchall", "commit"]
 
     calls.clear()
     with pytest.raises(RuntimeError):
-        async with store.transaction() as tx:
+        async with sqlite_store.transaction() as tx:
             await tx.insert_inbound([inbound_row("r3")])
             raise RuntimeError("undo")
     assert calls == ["_execute_fetchall", "rollback"]
-    async with store.transaction() as tx:
+    async with sqlite_store.transaction() as tx:
         assert [r.external_id for r in await tx.find_inbound([("portal", "r1"), ("portal", "r3")], [])] == ["r1"]
