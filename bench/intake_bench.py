@@ -8,7 +8,8 @@ Both servers run as their own processes and are loaded by `wrk` (Debian's
 compares the whole durable path (stored, normalized, classified, ticket
 written, group-committed) with the cost of HTTP and JSON alone. Prints both
 throughputs, p50/p99 latency, non-2xx counts and the ratio; also the
-gateway's resident memory after the run.
+gateway's resident memory after the run, and its group commits as its
+/metrics counts them (records per commit, time per commit's transaction).
 
 With `--routed`, a second gateway joins the alternation: the same, plus what
 the router issue measures against this benchmark: the ten rules of
@@ -123,6 +124,19 @@ def fsync_ms(directory: Path, count: int = 100) -> tuple[float, float]:
     return times[len(times) // 2], times[min(len(times) - 1, len(times) * 99 // 100)]
 
 
+def group_commits(port: int) -> tuple[float, float]:
+    """(mean records per group commit, mean commit duration in ms), from the gateway's /metrics."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    values = {name: float(value) for name, _, value in (line.partition(" ") for line in text.splitlines())
+              if name.startswith("gateway_intake_commit_")}
+    commits = values.get("gateway_intake_commit_records_count", 0.0) or 1.0
+    return (values.get("gateway_intake_commit_records_sum", 0.0) / commits,
+            values.get("gateway_intake_commit_seconds_sum", 0.0) / commits * 1000)
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -210,6 +224,7 @@ def main() -> int:
                 port, pid = (bare_port, bare.pid) if name == "bare" else (ports[name], gateways[name].pid)
                 results[name].append(wrk(port, args.seconds, script, args.connections, pid))
         memory = rss_mb(gateways["gateway"].pid)
+        commits = {name: group_commits(ports[name]) for name in names}
         overload = wrk(ports["gateway"], args.seconds, script, args.connections * 10) if args.overload else None
         memory_after_overload = rss_mb(gateways["gateway"].pid)
         disk_after = fsync_ms(work)
@@ -233,6 +248,9 @@ def main() -> int:
         print(f"  {name:8s} {r['rps']:9.0f} req/s   p50 {r['p50_ms']:6.2f} ms   p99 {r['p99_ms']:6.2f} ms   "
               f"non-2xx {r['non2xx']:.0f}   CPU {r['cpu_us']:4.0f} us/request   (rounds: {rounds})")
     print(f"  ratio    {g['rps'] / b['rps']:.1%} of the bare handler's throughput")
+    for name in names:
+        size, ms = commits[name]
+        print(f"  {name}: {size:.1f} records per group commit on average, {ms:.2f} ms per commit's transaction")
     print(f"  disk: 8 KB write + fsync p50/p99 {disk_before[0]:.2f}/{disk_before[1]:.2f} ms before the run, "
           f"{disk_after[0]:.2f}/{disk_after[1]:.2f} ms after")
     if args.routed:

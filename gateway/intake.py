@@ -225,7 +225,9 @@ class IntakeService:
                 await self._normalize(item)
         for attempt in range(3):
             try:
+                started = time.perf_counter()
                 results = await self._store_and_process(leaders)
+                self._metrics.group_commit(len(leaders), time.perf_counter() - started)
                 break
             except DuplicateKeyError:
                 if attempt == 2:

@@ -8,6 +8,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 
 class Metrics:
@@ -24,6 +25,14 @@ class Metrics:
         self._failed_new = Counter(
             "gateway_failed_records", "Records whose processing failed (kept for replay)",
             ["channel"], registry=self.registry,
+        )
+        self._commit_records = Histogram(
+            "gateway_intake_commit_records", "Records stored and processed by one group commit",
+            buckets=BATCH_BUCKETS, registry=self.registry,
+        )
+        self._commit_seconds = Histogram(
+            "gateway_intake_commit_seconds", "Duration of one group commit's transaction (store, process, commit)",
+            buckets=LATENCY_BUCKETS, registry=self.registry,
         )
         self.inbound = Gauge(
             "gateway_inbound_records", "Stored inbound records by status", ["status"], registry=self.registry,
@@ -56,6 +65,12 @@ class Metrics:
     @functools.cache  # noqa: B019 - one child per channel, for the life of the metrics
     def _latency_of(self, channel: str) -> Any:
         return self._latency.labels(channel)
+
+    def group_commit(self, records: int, seconds: float) -> None:
+        """One batch's transaction: with many senders, records per commit far above 1 is group commit
+        at work, and its duration is what each of them waited on the database."""
+        self._commit_records.observe(records)
+        self._commit_seconds.observe(seconds)
 
     def failed_record(self, channel: str) -> None:
         self._failed_new.labels(channel).inc()

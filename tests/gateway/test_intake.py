@@ -23,6 +23,20 @@ async def test_concurrent_intakes_share_commits(gateway, http):
     assert len({ids["ticket_id"] for _, ids, _ in results}) == 200
     # One commit per request would be 200; group commit needs far fewer.
     assert len(commits) < 100, len(commits)
+    # /metrics shows the same: every record in some commit, far fewer commits than records.
+    async with http.get(f"{base(gateway)}/metrics") as resp:
+        scraped = metric_values(await resp.text())
+    assert scraped["gateway_intake_commit_records_sum"] == 200
+    batches = scraped["gateway_intake_commit_records_count"]
+    assert 1 <= batches <= len(commits), (batches, len(commits))
+    assert scraped["gateway_intake_commit_seconds_count"] == batches
+    assert scraped["gateway_intake_commit_seconds_sum"] > 0
+
+
+def metric_values(text: str) -> dict[str, float]:
+    """Unlabelled samples of a Prometheus text page, by name."""
+    return {name: float(value) for name, _, value in (line.partition(" ") for line in text.splitlines())
+            if name and not name.startswith("#") and "{" not in name}
 
 
 async def test_past_the_in_flight_bound_answers_503_with_retry_after(start_gateway, http, monkeypatch):
