@@ -13,6 +13,8 @@ the database, SQLite with synchronous=FULL by default).
 1. Throughput: N deliveries are committed up front; the time from the
    dispatcher's start to the receiver holding all N gives deliveries/s
    (target >= 2,000/s), and the time until all are recorded `delivered`.
+   Meanwhile the sends in flight are sampled: well under the concurrency,
+   the claims (not the sends) set the pace.
 2. Latency: a writer commits tickets with their deliveries at `--rate`
    per second (a batch every 10 ms, as intake's group commit does) while
    the dispatcher runs; commit-to-arrival is measured per delivery
@@ -168,10 +170,13 @@ async def throughput(url: str, base: str, total: int, concurrency: int, limit_s:
     async with aiohttp.ClientSession() as session:
         started = time.perf_counter()
         await dispatcher.start()
+        in_flight: list[int] = []
+        sampler = asyncio.create_task(sample_in_flight(dispatcher, in_flight))
         deadline = started + limit_s
         while (await receiver_count(session, base))["count"] < total and time.perf_counter() < deadline:
             await asyncio.sleep(0.02)
         received = time.perf_counter() - started
+        sampler.cancel()
         counted = await receiver_count(session, base)
         got = counted["count"]
         outbox = Outbox(store)
@@ -182,8 +187,17 @@ async def throughput(url: str, base: str, total: int, concurrency: int, limit_s:
         async with session.post(f"{base}/reset"):
             pass
     await store.close()
+    busy = [n for n in in_flight if n] or [0]
     return {"delivered": got, "seconds": received, "per_s": got / received, "recorded_s": recorded,
-            "body_bytes": counted["body_bytes"]}
+            "body_bytes": counted["body_bytes"], "in_flight_median": statistics.median(busy),
+            "under_half_share": sum(1 for n in busy if n < concurrency / 2) / len(busy)}
+
+
+async def sample_in_flight(dispatcher: Dispatcher, into: list[int]) -> None:
+    """Sends in flight every 5 ms: far under the concurrency means claiming, not sending, sets the pace."""
+    while True:
+        await asyncio.sleep(0.005)
+        into.append(int(dispatcher.health()["in_flight"]))  # type: ignore[call-overload]
 
 
 async def latency(url: str, base: str, rate: int, seconds: float, concurrency: int) -> dict[str, float]:
@@ -285,6 +299,8 @@ def main() -> int:
     print(json.dumps(result, indent=2))
     print(f"throughput: {t['per_s']:.0f} deliveries/s ({t['delivered']:.0f} in {t['seconds']:.2f} s; "
           f"all recorded after {t['recorded_s']:.2f} s)  target >= 2000/s")
+    print(f"  sends in flight meanwhile: median {t['in_flight_median']:.0f} of {args.concurrency}, "
+          f"under half of it {t['under_half_share']:.0%} of the time")
     print(f"floor: a bare aiohttp client posting to the same receiver, same concurrency: {bare['per_s']:.0f}/s; "
           f"the dispatcher reaches {t['per_s'] / bare['per_s']:.0%} of it")
     print(f"latency at {lat['rate_per_s']:.0f}/s: p50 {lat['p50_ms']:.1f} ms, p95 {lat['p95_ms']:.1f} ms, "
