@@ -282,7 +282,8 @@ async def _recent_tickets(
     """
     windows: dict[float, set[str]] = {}
     for draft in drafts:
-        limit, key = _flood_limit(draft), _requester_key(draft)
+        limit = _flood_limit(draft)
+        key = _requester_key(draft) if limit is not None else None
         if limit is not None and key is not None:
             windows.setdefault(limit[1], set()).add(key)
     found: dict[tuple[str, float], tuple[int, int]] = {}
@@ -300,7 +301,8 @@ def _flood_target(
     The limit rides on the draft (`extras["flood_limit"]`, put there by the
     channel's wiring), so only drafts that carry it are counted.
     """
-    limit, key = _flood_limit(draft), _requester_key(draft)
+    limit = _flood_limit(draft)
+    key = _requester_key(draft) if limit is not None else None
     if limit is None or key is None:
         return None, None, None
     most, minutes = limit

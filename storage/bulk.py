@@ -15,6 +15,7 @@ import itertools
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -31,7 +32,7 @@ def _json(value: Any) -> Any:
     return None if value is None else orjson.dumps(value).decode()
 
 
-@functools.lru_cache(maxsize=64)  # a batch stamps many columns with the same few moments
+@functools.lru_cache(maxsize=4096)  # a record's moments recur in its other rows (received_at in its message)
 def _sqlite_time(value: datetime | None) -> str | None:
     if value is None:
         return None
@@ -73,7 +74,9 @@ async def insert_returning(
         return []
     dialect = conn.dialect.name
     names = list(rows[0])
-    converters = [_converter(table.c[name].type, dialect) for name in names]
+    values_of = itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
+    converted = [(i, convert) for i, name in enumerate(names)
+                 if (convert := _converter(table.c[name].type, dialect)) is not _same]
     per_chunk = max(1, MAX_PARAMETERS // len(names))
     head = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES "
     tail = (" ON CONFLICT DO NOTHING" if skip_conflicts else "") + f" RETURNING {', '.join(returning)}"
@@ -82,7 +85,10 @@ async def insert_returning(
         chunk = rows[start:start + per_chunk]
         params: list[Any] = []
         for row in chunk:
-            params += [convert(row[name]) for name, convert in zip(names, converters, strict=True)]
+            values = list(values_of(row))
+            for i, convert in converted:
+                values[i] = convert(values[i])
+            params += values
         group = f"({placeholders(len(names))})"
         out += await fetch(conn, head + ", ".join(group for _ in chunk) + tail, params)
     return out
