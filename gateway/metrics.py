@@ -27,7 +27,7 @@ class Metrics:
             ["channel"], registry=self.registry,
         )
         self._commit_records = Histogram(
-            "gateway_intake_commit_records", "Records stored and processed by one group commit",
+            "gateway_intake_commit_records", "Records one group commit took (repeats of stored ones included)",
             buckets=BATCH_BUCKETS, registry=self.registry,
         )
         self._commit_seconds = Histogram(
