@@ -199,3 +199,25 @@ async def test_a_committed_sqlite_transaction_costs_its_statements_and_the_commi
     assert calls == ["_execute_fetchall", "rollback"]
     async with sqlite_store.transaction() as tx:
         assert [r.external_id for r in await tx.find_inbound([("portal", "r1"), ("portal", "r3")], [])] == ["r1"]
+
+
+async def test_multi_row_insert_converts_only_the_columns_that_need_it_even_a_single_one(store):
+    """`insert_returning` with one column (a JSON one, which needs converting) and with several."""
+    from sqlalchemy import JSON, Column, Integer, MetaData, String, Table
+
+    from storage.bulk import insert_returning
+    from storage.types import UtcDateTime
+
+    probe = Table("bulk_probe", MetaData(), Column("id", Integer, primary_key=True, autoincrement=True),
+                  Column("doc", JSON), Column("name", String(20)), Column("at", UtcDateTime()))
+    moment = datetime(2026, 12, 4, 9, 30, 0, 250000, tzinfo=UTC)
+    async with store.transaction() as tx:
+        await tx.connection.run_sync(probe.metadata.create_all)
+        one = await insert_returning(tx.connection, probe, [{"doc": {"a": [1, "é"]}}, {"doc": None}], ["id"])
+        many = await insert_returning(tx.connection, probe, [{"name": "x", "doc": {"b": True}, "at": moment}],
+                                      ["id"])
+    assert len(one) == 2 and len(many) == 1
+    async with store.engine.connect() as conn:
+        rows = (await conn.execute(probe.select().order_by(probe.c.id))).all()
+    assert [(r.doc, r.name, r.at) for r in rows] == [({"a": [1, "é"]}, None, None), (None, None, None),
+                                                      ({"b": True}, "x", moment)]
