@@ -42,6 +42,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from gateway.cli import tune_garbage_collector  # noqa: E402
 from gateway.views import ticket_json  # noqa: E402
 from normalize.schema import Channel, Kind, MessageDraft, Requester, Transport  # noqa: E402
 from router.destinations.base import RetryPolicy  # noqa: E402
@@ -278,6 +279,7 @@ def main() -> int:
     port, ready = context.Value("i", 0), context.Event()
     server = context.Process(target=receiver_main, args=(port, ready), daemon=True)
     server.start()
+    tune_garbage_collector()  # as `gateway run` does, where the dispatcher runs
     try:
         if not ready.wait(30):
             raise SystemExit("the receiver did not start")

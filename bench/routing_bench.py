@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gateway.app import Gateway  # noqa: E402
+from gateway.cli import tune_garbage_collector  # noqa: E402
 from gateway.config import Secrets, parse_config  # noqa: E402
 from normalize.raw import RawInbound  # noqa: E402
 
@@ -151,6 +152,7 @@ async def main() -> int:
     try:
         for gateway in gateways.values():
             await gateway.start()
+        tune_garbage_collector()  # as `gateway run` does once started
         for gateway in gateways.values():  # warm-up: caches, the model's first call, SQLite pages
             await one_round(gateway, args.tasks, max(1, args.per_task // 5))
         await check_decision(gateways["plain"], "default")

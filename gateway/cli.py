@@ -78,7 +78,7 @@ async def _run(config: Config, secrets: Secrets) -> int:
         log.error("start-up failed: %s", exc)
         await gateway.stop()
         return 1
-    _tune_garbage_collector()
+    tune_garbage_collector()
     print(json.dumps({"event": "started", "http_port": gateway.http_port}), flush=True)
     await stop.wait()
     log.info("stopping: intake closed, finishing in-flight work")
@@ -87,7 +87,7 @@ async def _run(config: Config, secrets: Secrets) -> int:
     return 0
 
 
-def _tune_garbage_collector() -> None:
+def tune_garbage_collector() -> None:
     """Keep start-up objects out of collections and collect young objects less often.
 
     A request allocates thousands of short-lived objects; with the default
