@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import itertools
 import re
+import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from operator import itemgetter
@@ -20,6 +21,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import JSON, Table
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.types import UtcDateTime
@@ -120,4 +122,7 @@ async def fetch(conn: AsyncConnection, sql: str, params: Sequence[Any]) -> list[
         return list(result.all()) if result.returns_rows else []
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
-    return list(await driver.execute_fetchall(sql, params))
+    try:
+        return list(await driver.execute_fetchall(sql, params))
+    except sqlite3.Error as exc:  # as SQLAlchemy raises its own statements' errors, so callers see one kind
+        raise DBAPIError.instance(sql, params, exc, sqlite3.Error, hide_parameters=True) from exc

@@ -27,10 +27,29 @@ from sqlalchemy import and_, bindparam, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
+from storage.bulk import fetch, time_param
 from storage.repository import MessageRow, StorageError, Store, TicketRow, _ticket_row
 from storage.tables import deliveries, inbound, messages, outbound_messages, tickets
 
 T = TypeVar("T")
+MAX_OUTCOMES_PER_STATEMENT = 1000
+_FINISH = (
+    "UPDATE deliveries SET status = v.status, due_at = v.due_at, last_error = v.last_error, "
+    "remote_id = v.remote_id, delivered_at = v.delivered_at, claimed_by = NULL, claimed_until = NULL "
+    "FROM (SELECT column1 AS id, column2 AS status, column3 AS due_at, column4 AS last_error, "
+    "column5 AS remote_id, column6 AS delivered_at FROM (VALUES {rows}) AS x) AS v "
+    "WHERE deliveries.id = v.id AND deliveries.claimed_by = ? AND deliveries.status = 'sending' "
+    "RETURNING deliveries.id"
+)
+"""Outcomes as one statement whose RETURNING counts the rows recorded: SQLAlchemy's executemany
+reported -1 on asyncpg, and put every value of every row through its type system. The rows that
+are no longer this worker's are left out by the WHERE clause and do not come back. It must start
+with UPDATE: Python's sqlite3 opens the transaction only before a statement it sees is one (a
+leading WITH would run alone, committed before the ticket's downstream id beside it)."""
+_OUTCOME_ROW = {
+    "sqlite": "(?, ?, ?, ?, ?, ?)",
+    "postgresql": "(?::bigint, ?::text, ?::timestamptz, ?::text, ?::text, ?::timestamptz)",  # VALUES has no types
+}
 ACTIVE = ("pending", "sending")
 LOCK_WAIT_S = 30.0  # how long a write waits for SQLite's lock before it fails
 FINAL = ("delivered", "dead", "skipped")
@@ -245,41 +264,22 @@ class Outbox:
         """
         if not outcomes:
             return 0
-        stmt = (
-            update(deliveries)
-            .where(
-                deliveries.c.id == bindparam("b_id"),
-                deliveries.c.claimed_by == worker,
-                deliveries.c.status == "sending",
-            )
-            .values(
-                status=bindparam("b_status"),
-                due_at=bindparam("b_due"),
-                last_error=bindparam("b_error"),
-                remote_id=bindparam("b_remote"),
-                delivered_at=bindparam("b_delivered"),
-                claimed_by=None,
-                claimed_until=None,
-            )
-        )
-        params = [
-            {
-                "b_id": o.id,
-                "b_status": o.status,
-                "b_due": o.due_at,
-                "b_error": o.error,
-                "b_remote": o.remote_id,
-                "b_delivered": now if o.status == "delivered" else None,
-            }
-            for o in outcomes
-        ]
         refs = [o for o in outcomes if o.status == "delivered" and o.ticket_ref and o.ticket_id is not None]
 
         async def work(conn: AsyncConnection) -> int:
-            done = await conn.execute(stmt, params)
+            recorded = 0
+            for start in range(0, len(outcomes), MAX_OUTCOMES_PER_STATEMENT):
+                chunk = outcomes[start:start + MAX_OUTCOMES_PER_STATEMENT]
+                params: list[Any] = []
+                for o in chunk:
+                    params += [o.id, o.status, time_param(conn, o.due_at), o.error, o.remote_id,
+                               time_param(conn, now) if o.status == "delivered" else None]
+                row = _OUTCOME_ROW[conn.dialect.name]
+                sql = _FINISH.format(rows=", ".join(row for _ in chunk))
+                recorded += len(await fetch(conn, sql, [*params, worker]))
             if refs:
                 await self._keep_ticket_refs(conn, refs, now)
-            return int(done.rowcount or 0)
+            return recorded
 
         return await self._write(work)
 

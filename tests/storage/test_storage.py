@@ -221,3 +221,15 @@ async def test_multi_row_insert_converts_only_the_columns_that_need_it_even_a_si
         rows = (await conn.execute(probe.select().order_by(probe.c.id))).all()
     assert [(r.doc, r.name, r.at) for r in rows] == [({"a": [1, "é"]}, None, None), (None, None, None),
                                                       ({"b": True}, "x", moment)]
+
+
+async def test_a_statement_sqlite_refuses_on_the_fast_path_fails_as_a_storage_error(sqlite_store):
+    """Multi-row inserts go to the driver directly; its errors must still reach callers as StorageError,
+    which is what intake and the outbox handle (retry, one by one), not as sqlite3's own."""
+    from storage.repository import StorageError
+
+    with pytest.raises(StorageError, match="NOT NULL"):
+        async with sqlite_store.transaction() as tx:
+            await tx.insert_inbound([inbound_row("fine"), inbound_row("broken", channel=None)])
+    async with sqlite_store.transaction() as tx:
+        assert await tx.find_inbound([("portal", "fine")], []) == []  # the whole statement was undone

@@ -153,3 +153,40 @@ async def test_concurrent_acknowledgements_to_one_sender_reserve_one(both_db_url
     finally:
         for store in stores_:
             await store.close()
+
+
+async def test_outcomes_and_the_downstream_ticket_id_are_recorded_together_or_not_at_all(both_db_url, monkeypatch):
+    """A delivered row must not be seen delivered without the downstream id its follow-ups need."""
+    from storage.outbox import DeliveryOutcome
+    from storage.repository import StorageError
+
+    [store] = await stores(both_db_url, 1)
+    try:
+        await seed(store, 3)
+        outbox = Outbox(store)
+        rows = await outbox.claim("w", NOW, NOW + timedelta(minutes=1), 10, ["main"])
+        outcomes = [DeliveryOutcome(r.id, "delivered", NOW, None, f"remote-{r.id}", r.ticket_id, "main", f"Z-{r.id}")
+                    for r in rows]
+
+        async def refused(*_args: object) -> None:
+            raise StorageError("the ticket update was refused")
+
+        monkeypatch.setattr(outbox, "_keep_ticket_refs", refused)
+        try:
+            await outbox.finish("w", outcomes, NOW)
+        except StorageError:
+            pass
+        assert [(await outbox.get(r.id)).status for r in rows] == ["sending"] * 3  # nothing recorded
+        assert [(await store.get_ticket(r.ticket_id))[0].external_ref for r in rows] == [None] * 3  # type: ignore[index]
+        monkeypatch.undo()
+
+        assert await outbox.finish("w", outcomes[1:], NOW) == 2
+        assert await outbox.finish("other-worker", outcomes[:1], NOW) == 0  # not its claim
+        after = [await outbox.get(r.id) for r in rows]
+        assert [(a.status, a.remote_id) for a in after] == [
+            ("sending", None), ("delivered", f"remote-{rows[1].id}"), ("delivered", f"remote-{rows[2].id}")]
+        assert after[1].delivered_at == NOW and after[1].claimed_by is None and after[1].due_at == NOW
+        refs = [(await store.get_ticket(r.ticket_id))[0].external_ref for r in rows[1:]]  # type: ignore[index]
+        assert refs == [{"main": f"Z-{rows[1].id}"}, {"main": f"Z-{rows[2].id}"}]
+    finally:
+        await store.close()
