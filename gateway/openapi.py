@@ -43,11 +43,12 @@ def build_openapi() -> dict[str, Any]:
         "Submission": {"type": "object", "required": ["requester", "body"], "additionalProperties": False,
                        "properties": {
                            "requester": {"type": "object", "additionalProperties": False, "properties": {
-                               "portal_user_id": {"type": ["string", "integer"]}, "email": string,
+                               "portal_user_id": {"type": ["string", "integer"]},
+                               "email": {"type": "string", "format": "email", "maxLength": 254},
                                "name": string, "language": string}},
-                           "subject": string, "body": string, "category": string,
-                           "fields": {"type": "object"},
-                           "attachments": {"type": "array", "items": {
+                           "subject": string, "body": {"type": "string", "minLength": 1}, "category": string,
+                           "fields": {"type": ["object", "null"]},
+                           "attachments": {"type": ["array", "null"], "items": {
                                "type": "object", "required": ["filename", "content_base64"],
                                "properties": {"filename": string, "content_type": string,
                                               "content_base64": string}}}}},
@@ -75,10 +76,12 @@ def build_openapi() -> dict[str, Any]:
             "messages": {"type": "array", "items": _ref("Message")}}}]},
     }
     bearer: list[dict[str, list[str]]] = [{"bearer": []}]
+    limit = {"type": "integer", "default": 50, "minimum": 1, "description": "values above 200 are taken as 200"}
     paths: dict[str, Any] = {
         "/v1/portal/submissions": {"post": {
             "summary": "Submit a portal request", "security": bearer,
-            "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": string}],
+            "parameters": [{"name": "Idempotency-Key", "in": "header",
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 255}}],
             "requestBody": {"required": True, "content": {
                 "application/json": {"schema": _ref("Submission")},
                 "multipart/form-data": {"schema": {"type": "object"}}}},
@@ -92,14 +95,15 @@ def build_openapi() -> dict[str, Any]:
         "/v1/telegram/webhook": {"post": {
             "summary": "Telegram Bot API webhook (X-Telegram-Bot-Api-Secret-Token)",
             "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
-            "responses": {"200": {"description": "Stored"}, **_errors(401, 413, 503)}}},
+            "responses": {"200": {"description": "Stored"}, **_errors(401, 413, 503),
+                          "404": {"description": "Telegram is not configured in webhook mode"}}}},
         "/v1/tickets": {"get": {
             "summary": "List tickets, newest first", "security": bearer,
             "parameters": [
                 {"name": "channel", "in": "query", "schema": string},
                 {"name": "status", "in": "query", "schema": string},
                 {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
-                {"name": "limit", "in": "query", "schema": {"type": "integer", "default": 50, "maximum": 200}},
+                {"name": "limit", "in": "query", "schema": limit},
                 {"name": "cursor", "in": "query", "schema": string}],
             "responses": {"200": _json({"type": "object", "properties": {
                 "tickets": {"type": "array", "items": _ref("TicketSummary")}, "next_cursor": nullable_string}}),
@@ -112,12 +116,13 @@ def build_openapi() -> dict[str, Any]:
             "summary": "Stored raw records by status (failed ones are replayable)", "security": bearer,
             "parameters": [{"name": "status", "in": "query",
                             "schema": {"enum": ["pending", "processed", "failed"], "default": "failed"}},
-                           {"name": "limit", "in": "query", "schema": {"type": "integer"}},
+                           {"name": "limit", "in": "query", "schema": limit},
                            {"name": "cursor", "in": "query", "schema": string}],
             "responses": {"200": _json({"type": "object"}), **_errors(400, 401)}}},
         "/v1/route/explain": {"post": {
             "summary": "How a sample message would be routed, and why (stores nothing)", "security": bearer,
-            "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["channel", "subject", "text", "requester"]}}}},
             "responses": {"200": _json({"type": "object"}), **_errors(400, 401, 422)}}},
         "/v1/openapi.json": {"get": {"summary": "This document", "responses": {"200": _json({"type": "object"})}}},
         "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _json({"type": "object"})}}},

@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from channels.httpkit import (
     HttpError,
@@ -147,8 +148,10 @@ class PortalAdapter:
         while True:
             try:
                 part = await reader.next()
-            except ValueError as exc:
-                raise HttpError(400, "malformed_multipart", f"the multipart body cannot be read: {exc}") from exc
+            except (ValueError, HttpProcessingError) as exc:  # a part's headers that HTTP does not allow
+                reason = exc.message if isinstance(exc, HttpProcessingError) else str(exc)
+                raise HttpError(400, "malformed_multipart",
+                                f"the multipart body cannot be read: {' '.join(reason.split())[:200]}") from exc
             if part is None:
                 break
             if not isinstance(part, BodyPartReader):

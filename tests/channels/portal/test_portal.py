@@ -92,6 +92,26 @@ async def test_malformed_json_is_400(gateway, http):
             assert (await resp.json())["error"]["code"] == "malformed_json"
 
 
+MALFORMED_MULTIPART = {
+    "a control character in a part's headers":
+        b'--B\r\nContent-Disposition: form-data; name="a\x05b"\r\n\r\nx\r\n--B--\r\n',
+    "a part header without a colon": b"--B\r\nContent-Disposition form-data\r\n\r\nx\r\n--B--\r\n",
+    "a part that never ends": b'--B\r\nContent-Disposition: form-data; name="body"\r\n\r\nno closing boundary',
+    "another boundary than declared": b'--X\r\nContent-Disposition: form-data; name="body"\r\n\r\nx\r\n--X--\r\n',
+    "nothing at all": b"",
+}
+
+
+async def test_malformed_multipart_is_400_and_stores_nothing(gateway, http):
+    headers = {**auth(PORTAL_TOKEN), "Content-Type": "multipart/form-data; boundary=B"}
+    for case, raw in MALFORMED_MULTIPART.items():
+        async with http.post(f"{base(gateway)}{URL}", data=raw, headers=headers) as resp:
+            answer = await resp.json()
+            assert (resp.status, answer["error"]["code"]) == (400, "malformed_multipart"), (case, answer)
+            assert "\n" not in answer["error"]["message"], case
+    assert await all_tickets(http, gateway) == []
+
+
 async def test_wrong_content_type_is_415(gateway, http):
     headers = {**auth(PORTAL_TOKEN), "Content-Type": "text/plain"}
     async with http.post(f"{base(gateway)}{URL}", data=b"hello", headers=headers) as resp:
