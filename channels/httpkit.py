@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from normalize.raw import IntakeError, OverloadedError, ShuttingDownError, StorageUnavailableError
 
@@ -117,6 +118,9 @@ async def http_errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return await handler(request)  # type: ignore[no-any-return]
     except HttpError as exc:
         return exc.response()
+    except HttpProcessingError as exc:  # a body aiohttp's parsers refused while a handler read it
+        return error_response(400, "malformed_request",
+                              f"the request cannot be read: {' '.join(str(exc.message).split())[:200]}")
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

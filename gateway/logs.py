@@ -3,6 +3,9 @@
 Libraries log request URLs (httpx logs `.../bot<token>/getUpdates`) and
 exceptions carry headers; rather than trusting each call site, every record
 is scrubbed of the configured secret values and of token-shaped strings.
+A request that breaks HTTP's syntax is the client's fault, already answered
+400: one line, not an error with a traceback that any client could repeat
+to flood the log.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import re
 import sys
 from collections.abc import Iterable
 from urllib.parse import quote
+
+from aiohttp.http_exceptions import HttpProcessingError
 
 BOT_TOKEN = re.compile(r"(?<![0-9])\d{5,}(?::|%3[Aa])[A-Za-z0-9_-]{20,}")  # also as URLs percent-encode it
 BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"']+")
@@ -41,6 +46,27 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class MalformedRequestFilter(logging.Filter):
+    """aiohttp's "Error handling request" for a request its parser refused, as one INFO line.
+
+    Handlers never let a parser error reach aiohttp (`channels.httpkit.http_errors` answers it
+    400), so such a record is always aiohttp's own 400, never a failure of the gateway's.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, HttpProcessingError):
+            return True
+        if not logging.getLogger().isEnabledFor(logging.INFO):
+            return False
+        remote = record.args[0] if isinstance(record.args, tuple) and record.args else "a client"
+        reason = " ".join(str(exc.message).split())[:300]
+        record.msg, record.args = "malformed request from %s refused with %s: %s", (remote, exc.code, reason)
+        record.exc_info = record.exc_text = None
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
 def setup_logging(level: str, secrets: Iterable[str]) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -54,4 +80,8 @@ def setup_logging(level: str, secrets: Iterable[str]) -> None:
     for noisy in ("httpx", "httpcore", "telegram.request"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    server = logging.getLogger("aiohttp.server")
+    for old_filter in [f for f in server.filters if isinstance(f, MalformedRequestFilter)]:
+        server.removeFilter(old_filter)
+    server.addFilter(MalformedRequestFilter())
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

@@ -128,6 +128,34 @@ async def test_secrets_never_reach_the_logs(db_url, tmp_path, processes):
         assert secret not in logs
 
 
+async def raw_exchange(port: int, request: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(4096), 10)
+    writer.close()
+    return answer
+
+
+async def test_a_malformed_request_is_refused_in_one_log_line_without_a_traceback(db_url, tmp_path, processes):
+    config = write_config(tmp_path / "gw.toml", db_url, free_port())
+    gw = launch(processes, config)
+    assert gw.port is not None
+    malformed = [
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Probe: a\x00b\r\n\r\n",  # NUL in a header value
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n",
+    ]
+    for request in malformed:
+        answer = await raw_exchange(gw.port, request)
+        assert answer.split(b" ", 2)[1] == b"400", answer[:100]
+    async with aiohttp.ClientSession() as session, session.get(f"{gw.base}/healthz") as resp:
+        assert resp.status == 200
+    gw.terminate()
+    logs = gw.logs()
+    assert logs.count("malformed request from 127.0.0.1 refused with 400") == len(malformed), logs[-3000:]
+    assert "Traceback" not in logs and " ERROR " not in logs, logs[-3000:]
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "gateway", *args], cwd=ROOT, capture_output=True, text=True,
                           env=env, timeout=60)
