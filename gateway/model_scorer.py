@@ -8,10 +8,11 @@ storing the record. This module reads the fitted vectorizers' vocabulary and
 IDF weights and the logistic regression's coefficients once. When every
 vectorizer works within words (the shape `router.training` builds: word
 unigrams and `char_wb` n-grams), a message is handled in Python only as its
-words (split, counted); what each word contributes to every vectorizer is
-computed once and cached (words repeat across messages, bounded in size), and
-a batch's counting, TF-IDF weighting and scoring are a few sparse matrix
-operations. Other vectorizers are counted text by text with their analyzer.
+words (split, looked up); which columns each word has in every vectorizer is
+computed once and cached (words repeat across messages, bounded in size), the
+words a batch brings for the first time all at once, and a batch's counting,
+TF-IDF weighting and scoring are a few sparse matrix operations per
+vectorizer. Other vectorizers are counted text by text with their analyzer.
 
 It is only used when it reproduces the pipeline: `compile` accepts only
 TF-IDF vectorizers in a FeatureUnion, then a logistic regression, and checks
@@ -21,27 +22,34 @@ or a scikit-learn release that computes differently, keeps the plain pipeline.
 
 from __future__ import annotations
 
-from collections import Counter
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, pairwise, repeat
 from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sparse  # type: ignore[import-untyped]
 
-try:  # scipy's CSR product routine, without its matrix objects; `FastScorer.compile` checks the result
+try:  # scipy's CSR product routines, without its matrix objects; `FastScorer.compile` checks the result
     from scipy.sparse._sparsetools import (  # type: ignore[import-untyped]
         csr_matmat,
         csr_matmat_maxnnz,
+        csr_matvec,
         csr_matvecs,
     )
 except ImportError:  # pragma: no cover - another scipy: the plain pipeline is used
-    csr_matmat = csr_matmat_maxnnz = csr_matvecs = None
+    csr_matmat = csr_matmat_maxnnz = csr_matvec = csr_matvecs = None
 
 from router.classifier import Classifier
 
-WORD_CACHE_SIZE = 200_000
-"""Distinct words whose contribution is kept; the cache is emptied when full (tens of MB at most)."""
+WORD_CACHE_SIZE = 50_000
+"""Distinct words whose columns are kept; the cache is emptied when full. About 430 bytes a word (two small
+arrays), so about 21 MB when full: a desk's working vocabulary fits, and the gateway stays well under its
+memory budget however many one-off words (references, numbers) arrive."""
+MANY_CHARACTERS = 256
+"""New words of this many characters in all, and more, are looked up together with array operations (`_GramTrie`
+for `char_wb` n-grams): their fixed cost is less than looking up that many n-grams one by one, not fewer."""
 TOLERANCE = 1e-9
 DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 PROBES = (
@@ -53,11 +61,13 @@ PROBES = (
     "Der Drucker im 3. Stock druckt nur leere Seiten — Ärgerlich. ÄÖÜ ß",
     "Здравствуйте, принтер не печатает. 打印机坏了 ☺ a b c dd eee ffff",
     "tab\tseparated\x1cfile\u00a0sep\u2028line a-b a_b 'quoted' x.y.z vpn vpn VPN Vpn",
+    "Login fails at https://intranet.example.org/sso/login?next=%2Fportal%2Ftickets%2Fnew&lang=de: password",
 )
+_NO_COLUMNS = np.zeros(0, dtype=np.int64)
 
 
 class _Vectorizer:
-    """One fitted TF-IDF vectorizer of the union; its columns start at `offset` of the model's features."""
+    """One fitted TF-IDF vectorizer of the union; its columns are `offset` to `offset + size` of the model's."""
 
     def __init__(self, vectorizer: Any, offset: int) -> None:
         self.offset = offset
@@ -80,30 +90,150 @@ class _Vectorizer:
         )
         self.analyze: Callable[[str], list[str]] = vectorizer.build_analyzer()
         self.tokenize: Callable[[str], list[str]] = vectorizer.build_tokenizer()
+        self._ones = np.ones(self.size)
+        self._trie: _GramTrie | None = None
+        if self.per_word and self.analyzer == "char_wb":
+            self._trie = _GramTrie(self.vocabulary, self.ngram_range)
 
     def columns(self, text: str) -> list[int]:
-        """The column (in the model's features) of every n-gram of the text the model knows, repeats included."""
-        vocabulary, offset = self.vocabulary, self.offset
-        return [column + offset for gram in self.analyze(text) if (column := vocabulary.get(gram)) is not None]
+        """The column (among this vectorizer's) of every n-gram of the text it knows, repeats included."""
+        get = self.vocabulary.get
+        return [column for gram in self.analyze(text) if (column := get(gram)) is not None]
 
-    def word_columns(self, word: str) -> list[int]:
-        """`columns` for one already preprocessed word (`per_word` vectorizers only)."""
-        get, offset = self.vocabulary.get, self.offset
+    def word_columns(self, words: Sequence[str]) -> list[np.ndarray]:
+        """`columns` of each already preprocessed word (`per_word` vectorizers only).
+
+        A batch's new words (references, numbers, names) all at once, when there are many of them: `char_wb`
+        n-grams found by walking a trie, word tokens looked up by one `map`, then sorted out by array operations
+        whose fixed cost only many words repay; a few words are looked up one by one.
+        """
+        if sum(map(len, words)) < MANY_CHARACTERS:
+            get = self.vocabulary.get
+            return [np.array([column for gram in self._grams(word) if (column := get(gram)) is not None],
+                             dtype=np.int64) for word in words]
+        if self._trie is not None:
+            columns, starts = self._trie.columns(words)
+        else:
+            tokens = list(map(self.tokenize, words))  # the "word" analyzer's `_grams`
+            found = np.fromiter(map(self.vocabulary.get, chain.from_iterable(tokens), repeat(-1)), dtype=np.int64,
+                                count=sum(map(len, tokens)))
+            known = found >= 0
+            known_before = np.zeros(len(found) + 1, dtype=np.int64)  # known tokens before each token
+            known.cumsum(out=known_before[1:])
+            columns, starts = found[known], known_before[_indptr(list(map(len, tokens)))].tolist()  # each word's
+        return [columns[start:end] for start, end in pairwise(starts)]
+
+    def _grams(self, word: str) -> list[str]:
+        """The word's n-grams, repeats included."""
         if self.analyzer == "word":
-            return [column + offset for gram in self.tokenize(word) if (column := get(gram)) is not None]
-        # scikit-learn's `_char_wb_ngrams`: padded with a space, a word shorter than n counted once, whole
+            return self.tokenize(word)
         padded = f" {word} "
-        length = len(padded)
-        low, high = self.ngram_range
-        columns = [
-            column + offset
-            for n in range(low, min(high, length - 1) + 1)
-            for start in range(length - n + 1)
-            if (column := get(padded[start : start + n])) is not None
-        ]
-        if high >= length and (column := get(padded)) is not None:
-            columns.append(column + offset)
-        return columns
+        return [padded[cut] for cut in _char_wb_cuts(len(padded), self.ngram_range)]
+
+    def scores(self, counts: Rows, weights: np.ndarray) -> np.ndarray:
+        """This vectorizer's TF-IDF of the counts (sublinear TF, IDF, each row normalized) times its
+        C-contiguous (size x classes) `weights`: its share of the class scores, a row per text.
+
+        A row is normalized by dividing its scores by its length, rather than each of its values before
+        scoring: the same up to rounding, and an operation per text instead of one per value. `counts.data`
+        is overwritten.
+        """
+        values = counts.data
+        if self.sublinear:
+            np.log(values, out=values)
+            values += 1.0
+        values *= self.idf[counts.indices]
+        rows, classes = len(counts.indptr) - 1, weights.shape[1]
+        scores = np.zeros((rows, classes))
+        csr_matvecs(rows, self.size, classes, counts.indptr, counts.indices, values, weights.ravel(), scores.ravel())
+        if self.norm is not None:
+            lengths = np.zeros(rows)
+            weighed = values * values if self.norm == "l2" else np.abs(values)
+            csr_matvec(rows, self.size, counts.indptr, counts.indices, weighed, self._ones, lengths)  # row sums
+            if self.norm == "l2":
+                np.sqrt(lengths, out=lengths)
+            lengths[lengths == 0.0] = 1.0
+            scores /= lengths[:, np.newaxis]
+        return scores
+
+
+@functools.lru_cache(maxsize=1024)
+def _char_wb_cuts(length: int, ngram_range: tuple[int, int]) -> tuple[slice, ...]:
+    """Where scikit-learn's `_char_wb_ngrams` cuts a word padded with a space to this length: every n-gram,
+    shortest first, a word shorter than n counted once, whole. Only for words shorter than `MANY_CHARACTERS`
+    (longer ones are `_GramTrie`'s), so a few lengths."""
+    low, high = ngram_range
+    cuts = tuple(slice(start, start + n) for n in range(low, min(high, length - 1) + 1)
+                 for start in range(length - n + 1))
+    return (*cuts, slice(0, length)) if high >= length else cuts
+
+
+class _GramTrie:
+    """A `char_wb` vocabulary as a trie, to find the known n-grams of many words with a few array operations.
+
+    Cutting every n-gram of a new word out as a string and looking it up costs
+    about a hundred Python steps per word, and most of a reference or a number
+    is no known n-gram at all. Here every position of the words (each padded
+    with a space, as scikit-learn's `_char_wb_ngrams` does) walks the trie of
+    the vocabulary's prefixes, all positions in step, one character per step,
+    for at most the longest n-gram's length; a position leaves the walk as soon
+    as its characters are no known n-gram's beginning. Nodes are prefixes (0:
+    the empty one), a node's column is that of the n-gram it spells (-1: none),
+    and the edges are sorted keys `node * base + character rank` for
+    `np.searchsorted` (rank 0: a character no n-gram has, which no edge takes).
+    """
+
+    def __init__(self, vocabulary: dict[str, int], ngram_range: tuple[int, int]) -> None:
+        self.low, self.high = ngram_range
+        prefixes = sorted({gram[:end] for gram in vocabulary for end in range(1, len(gram) + 1)})
+        node = {"": 0} | {prefix: number for number, prefix in enumerate(prefixes, 1)}
+        characters = sorted({ord(character) for gram in vocabulary for character in gram})
+        rank = {chr(code): number for number, code in enumerate(characters, 1)}
+        self.base = len(characters) + 1
+        # A last entry above every key or code point keeps `np.searchsorted` positions inside the arrays.
+        self.characters = np.array([*characters, 2**32 - 1], dtype=np.int64)
+        edges = np.array([node[prefix[:-1]] * self.base + rank[prefix[-1]] for prefix in prefixes], dtype=np.int64)
+        order = np.argsort(edges)
+        self.edges = np.append(edges[order], np.iinfo(np.int64).max)
+        self.children = np.arange(1, len(prefixes) + 1, dtype=np.int64)[order]
+        self.column = np.full(len(node), -1, dtype=np.int64)
+        for gram, column in vocabulary.items():
+            self.column[node[gram]] = column
+
+    def columns(self, words: Sequence[str]) -> tuple[np.ndarray, list[int]]:
+        """The columns of every known n-gram of each word, repeats included, one word after the other, and where
+        each word's columns start: word i's are `[starts[i]:starts[i + 1]]`.
+
+        scikit-learn counts, in a padded word of length L, the n-grams of every length n from low to high
+        that fit in it, and a word shorter than low once, whole.
+        """
+        text = f" {'  '.join(words)} "
+        codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        at = np.searchsorted(self.characters, codes)
+        ranks = np.where(self.characters[at] == codes, at + 1, 0)
+        sizes = np.fromiter(map(len, words), dtype=np.int64, count=len(words)) + 2
+        owners = np.repeat(np.arange(len(words)), sizes)  # the word of each position
+        room = np.repeat(np.cumsum(sizes), sizes) - np.arange(len(codes))  # characters from there to its word's end
+        starts = np.arange(len(codes))
+        nodes = np.zeros(len(codes), dtype=np.int64)
+        found_owners, found_columns = [], []
+        for n in range(1, self.high + 1):
+            fits = room[starts] >= n
+            starts, nodes = starts[fits], nodes[fits]
+            keys = nodes * self.base + ranks[starts + n - 1]
+            at = np.searchsorted(self.edges, keys)
+            known = self.edges[at] == keys
+            starts, nodes = starts[known], self.children[at[known]]
+            if not len(starts):
+                break
+            columns = self.column[nodes]
+            # Shorter than low, scikit-learn counts only a word too short for low, whole.
+            counted = columns >= 0 if n >= self.low else (columns >= 0) & (sizes[owners[starts]] == n)
+            found_owners.append(owners[starts[counted]])
+            found_columns.append(columns[counted])
+        owned = np.concatenate([_NO_COLUMNS, *found_owners])
+        columns = np.concatenate([_NO_COLUMNS, *found_columns])[np.argsort(owned, kind="stable")]
+        return columns, _indptr(np.bincount(owned, minlength=len(words))).tolist()
 
 
 class Rows(NamedTuple):
@@ -120,75 +250,98 @@ class Rows(NamedTuple):
 
 
 class _Counts:
-    """Term counts of a batch of texts over the model's features, no repeated column within a row."""
+    """Term counts of a batch of texts: per vectorizer, (texts x its columns), no repeated column within a row."""
 
     def __init__(self, vectorizers: Sequence[_Vectorizer]) -> None:
         self.vectorizers = tuple(vectorizers)
         self.features = sum(v.size for v in vectorizers)
 
-    def __call__(self, texts: Sequence[str]) -> Rows:
-        indptr = [0]
-        indices: list[int] = []
-        for text in texts:
-            for vectorizer in self.vectorizers:
+    def __call__(self, texts: Sequence[str]) -> list[Rows]:
+        matrices = []
+        for vectorizer in self.vectorizers:
+            indptr = [0]
+            indices: list[int] = []
+            for text in texts:
                 indices += vectorizer.columns(text)
-            indptr.append(len(indices))
-        matrix = sparse.csr_matrix(
-            (np.ones(len(indices)), np.asarray(indices, dtype=np.int32), np.asarray(indptr, dtype=np.int32)),
-            shape=(len(texts), self.features),
-        )
-        matrix.sum_duplicates()
-        return Rows(matrix.indptr, matrix.indices, matrix.data)
+                indptr.append(len(indices))
+            matrix = sparse.csr_matrix(
+                (np.ones(len(indices)), np.asarray(indices, dtype=np.int32), np.asarray(indptr, dtype=np.int32)),
+                shape=(len(texts), vectorizer.size),
+            )
+            matrix.sum_duplicates()
+            matrices.append(Rows(matrix.indptr, matrix.indices, matrix.data))
+        return matrices
+
+
+class _BatchWords(dict[str, int]):
+    """A batch's distinct words, numbered in order of first appearance.
+
+    `map(words.__getitem__, ...)` numbers every word of a batch at C speed; this
+    method, in Python, runs only once per distinct word.
+    """
+
+    def __missing__(self, word: str) -> int:
+        number = self[word] = len(self)
+        return number
 
 
 class _WordCounts(_Counts):
-    """Counts when no n-gram crosses a word: (texts x words) times (words x features), one sparse product."""
+    """Counts when no n-gram crosses a word: (texts x words) times (words x columns), sparse products.
+
+    A text is split into words, numbered within the batch, and that is all the
+    Python a word occurrence costs: a first product (by the identity) adds up
+    repeated words, a second one per vectorizer turns the words' counts into
+    n-gram counts, from each word's columns kept in the cache.
+    """
 
     def __init__(self, vectorizers: Sequence[_Vectorizer]) -> None:
         super().__init__(vectorizers)
         self.lowercase = vectorizers[0].lowercase
-        self._cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._cache: dict[str, tuple[np.ndarray, ...]] = {}
+        """A word's columns in each vectorizer, repeats included (the product adds them up)."""
 
-    def __call__(self, texts: Sequence[str]) -> Rows:
-        batch_words: dict[str, int] = {}
-        word_indices: list[int] = []
-        word_counts: list[int] = []
-        indptr = [0]
-        for text in texts:
-            for word, count in Counter((text.lower() if self.lowercase else text).split()).items():
-                index = batch_words.get(word)
-                if index is None:
-                    index = batch_words[word] = len(batch_words)
-                word_indices.append(index)
-                word_counts.append(count)
-            indptr.append(len(word_indices))
-        grams = [self._word(word) for word in batch_words]
-        word_indptr = np.zeros(len(grams) + 1, dtype=np.int64)
-        np.cumsum([len(columns) for columns, _ in grams], out=word_indptr[1:])
-        return _product(
-            Rows(np.asarray(indptr, dtype=np.int64), np.asarray(word_indices, dtype=np.int64),
-                 np.asarray(word_counts, dtype=np.float64)),
-            Rows(word_indptr, np.concatenate([columns for columns, _ in grams] or [np.zeros(0, dtype=np.int64)]),
-                 np.concatenate([counts for _, counts in grams] or [np.zeros(0)])),
-            self.features,
-        )
+    def __call__(self, texts: Sequence[str]) -> list[Rows]:
+        split = [text.lower().split() for text in texts] if self.lowercase else [text.split() for text in texts]
+        words = _BatchWords()
+        occurrences = _indptr(list(map(len, split)))
+        numbers = np.fromiter(map(words.__getitem__, chain.from_iterable(split)), dtype=np.int64,
+                              count=int(occurrences[-1]))
+        distinct = len(words)
+        identity = Rows(np.arange(distinct + 1, dtype=np.int64), np.arange(distinct, dtype=np.int64),
+                        np.ones(distinct))
+        counts = _product(Rows(occurrences, numbers, np.ones(len(numbers))), identity, distinct)
+        matrices = []
+        for vectorizer, columns in zip(self.vectorizers, self._columns(list(words)), strict=True):
+            indices = np.concatenate(columns) if columns else _NO_COLUMNS
+            word_grams = Rows(_indptr(list(map(len, columns))), indices, np.ones(len(indices)))
+            matrices.append(_product(counts, word_grams, vectorizer.size))
+        return matrices
 
-    def _word(self, word: str) -> tuple[np.ndarray, np.ndarray]:
-        """(columns, counts) of one word's known n-grams in every vectorizer."""
-        found = self._cache.get(word)
-        if found is None:
-            if len(self._cache) >= WORD_CACHE_SIZE:
-                self._cache.clear()
-            counted = Counter(column for v in self.vectorizers for column in v.word_columns(word))
-            found = self._cache[word] = (
-                np.fromiter(counted.keys(), dtype=np.int64, count=len(counted)),
-                np.fromiter(counted.values(), dtype=np.float64, count=len(counted)),
-            )
-        return found
+    def _columns(self, words: list[str]) -> list[tuple[np.ndarray, ...]]:
+        """Per vectorizer, each word's columns; the words the cache lacks are computed first, all together."""
+        cache = self._cache
+        new = [word for word in words if word not in cache]
+        if new:
+            if len(cache) + len(new) > WORD_CACHE_SIZE:
+                cache.clear()
+                new = words
+            learned = [vectorizer.word_columns(new) for vectorizer in self.vectorizers]
+            cache.update(zip(new, zip(*learned, strict=True), strict=True))
+        return list(zip(*map(cache.__getitem__, words), strict=True)) or [()] * len(self.vectorizers)
+
+
+def _indptr(lengths: Sequence[int] | np.ndarray) -> np.ndarray:
+    """CSR row starts (int64) from row lengths."""
+    indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
+    indptr[1:] = lengths
+    return indptr.cumsum(out=indptr)
 
 
 def _product(left: Rows, right: Rows, columns: int) -> Rows:
-    """`left @ right` by scipy's own CSR product routine (int64 indices, float64 data; no repeats result)."""
+    """`left @ right` by scipy's own CSR product routine (int64 indices, float64 data).
+
+    A column repeated within a row of either matrix is added up: the result has no repeats.
+    """
     rows = len(left.indptr) - 1
     nnz = csr_matmat_maxnnz(rows, columns, left.indptr, left.indices, right.indptr, right.indices)
     indptr = np.zeros(rows + 1, dtype=np.int64)
@@ -198,15 +351,6 @@ def _product(left: Rows, right: Rows, columns: int) -> Rows:
         csr_matmat(rows, columns, left.indptr, left.indices, left.data, right.indptr, right.indices, right.data,
                    indptr, indices, data)
     return Rows(indptr, indices, data)
-
-
-def _row_sums(matrix: Rows, weights: np.ndarray) -> np.ndarray:
-    """`matrix @ weights` for a C-contiguous (features x classes) `weights`: class scores, a row per text."""
-    rows = len(matrix.indptr) - 1
-    sums = np.zeros((rows, weights.shape[1]))
-    csr_matvecs(rows, weights.shape[0], weights.shape[1], matrix.indptr, matrix.indices, matrix.data,
-                weights.ravel(), sums.ravel())
-    return sums
 
 
 @dataclass(frozen=True, eq=False)
@@ -269,30 +413,18 @@ class FastScorer:
             labels=tuple(str(label) for label in model.classes_),
         )
 
-    def tfidf(self, texts: Sequence[str]) -> Rows:
-        """The union's `transform`: per vectorizer, sublinear TF, IDF, then each row normalized."""
-        matrix = self.counts(texts)
-        data, columns = matrix.data, matrix.indices
-        rows = np.repeat(np.arange(len(texts)), np.diff(matrix.indptr))
-        for vectorizer in self.counts.vectorizers:
-            mine = (columns >= vectorizer.offset) & (columns < vectorizer.offset + vectorizer.size)
-            values = data[mine]
-            if vectorizer.sublinear:
-                values = np.log(values) + 1.0
-            values *= vectorizer.idf[columns[mine] - vectorizer.offset]
-            if vectorizer.norm is not None:
-                weights = values * values if vectorizer.norm == "l2" else np.abs(values)
-                lengths = np.bincount(rows[mine], weights=weights, minlength=len(texts))
-                if vectorizer.norm == "l2":
-                    lengths = np.sqrt(lengths)
-                lengths[lengths == 0.0] = 1.0
-                values /= lengths[rows[mine]]
-            data[mine] = values
-        return matrix
+    def scores(self, texts: Sequence[str]) -> np.ndarray:
+        """The logistic regression's decision function on the union's TF-IDF: a row per text, a column per class."""
+        weights = self.weights
+        shares = [
+            vectorizer.scores(counts, weights[vectorizer.offset : vectorizer.offset + vectorizer.size])
+            for vectorizer, counts in zip(self.counts.vectorizers, self.counts(texts), strict=True)
+        ]
+        return sum(shares, start=self.intercept)
 
     def probabilities_many(self, texts: Sequence[str]) -> np.ndarray:
         """One row of class probabilities per text."""
-        scores = _row_sums(self.tfidf(texts), self.weights) + self.intercept
+        scores = self.scores(texts)
         if self.binary:
             positive = 1.0 / (1.0 + np.exp(-scores[:, 0]))
             return np.column_stack([1.0 - positive, positive])

@@ -360,3 +360,39 @@ def test_the_fast_scorer_handles_two_labels_and_refuses_other_pipelines():
     fallback = FastClassifier.wrap(Classifier(pipeline=other, name="other"))
     assert fallback.scorer is None
     assert fallback.predict(make_draft(subject="", text="vpn"))[0] == "network"
+
+
+def test_the_fast_scorer_finds_the_n_grams_of_other_ranges_and_vocabularies_word_by_word():
+    """Words shorter than the n-gram range (counted whole), longer than it, case kept, a pruned or a given
+    vocabulary, characters no n-gram has, texts scored together, alone and empty: as the pipeline scores them."""
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer  # type: ignore[import-untyped]
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+    from sklearn.pipeline import FeatureUnion, Pipeline  # type: ignore[import-untyped]
+
+    from gateway.model_scorer import FastScorer
+
+    examples = generate(per_language_and_label=2, seed=11)
+    texts = [e.features() for e in examples]
+    labels = [e.label for e in examples]
+    odd = ["a b c a a I", "I İ ı i Σ ΣΊΣΥΦΟΣ σς ǅ ﬁ ß ẞ Ärger ÄRGER", "x" * 40 + " " + "ab" * 30 + " kéréskérés",
+           "打印机坏了 😀 \ud800 a_b __x__ ☺", "vpn VPN Vpn vpn " * 20,
+           "anna.kovacs@example.org ref #A-1234-ZZ (urgent!!!)"]
+    unseen = ["", " \n\t ", "b A ﬀ ΣΑΣ 😀😀 qqq zzzzzzzzzzzzzzzz", "Ticket ref 7dceb6a2d3c5, job 12801. " * 5]
+    given = [" a ", " i ", "ab", "b ", " ab", "ab ", " ab ", "abc", "bc ", " x", "xxx", "xxxxx", "xxxxxx", "vpn", "kér"]
+    for ngram_range, lowercase, max_features, vocabulary in (
+        ((1, 3), True, None, None), ((4, 6), False, None, None), ((2, 5), True, 300, None), ((3, 5), True, None, given)
+    ):
+        chars = TfidfVectorizer(analyzer="char_wb", ngram_range=ngram_range, lowercase=lowercase, sublinear_tf=True,
+                                max_features=max_features, vocabulary=vocabulary)
+        union = FeatureUnion([("words", TfidfVectorizer(lowercase=lowercase)), ("chars", chars)])
+        pipeline = Pipeline([("features", union), ("model", LogisticRegression(max_iter=500))])
+        pipeline.fit(texts + odd, labels + labels[: len(odd)])
+        # Two scorers, two word caches: one finds many new words' n-grams at once, the other a few at a time.
+        together, alone = (FastScorer.compile(pipeline, probes=[""]) for _ in range(2))  # compared below instead
+        assert together is not None and type(together.counts).__name__ == "_WordCounts"
+        assert alone is not None
+        probe = odd + unseen + texts[::5] + [text.upper() for text in texts[:4]]
+        expected = pipeline.predict_proba(probe)
+        assert np.allclose(together.probabilities_many(probe), expected, rtol=0.0, atol=1e-12)
+        assert np.allclose([alone.probabilities(text) for text in probe], expected, rtol=0.0, atol=1e-12)
