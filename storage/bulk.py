@@ -19,11 +19,11 @@ from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
-import orjson
 from sqlalchemy import JSON, Table
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.engine import json_text
 from storage.types import UtcDateTime
 
 _PLACEHOLDER = re.compile(r"\?")
@@ -31,7 +31,7 @@ MAX_PARAMETERS = 30_000  # under SQLite's 32766 and PostgreSQL's 32767 per state
 
 
 def _json(value: Any) -> Any:
-    return None if value is None else orjson.dumps(value).decode()
+    return None if value is None else json_text(value)
 
 
 @functools.lru_cache(maxsize=4096)  # a record's moments recur in its other rows (received_at in its message)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -20,6 +21,11 @@ def resolve_url(url: str, base_dir: Path) -> str:
         path = (base_dir / path).resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     return parsed.set(database=str(path)).render_as_string(hide_password=False)
+
+
+def json_text(value: Any) -> str:
+    """A JSON column's text, the same for every statement (the multi-row inserts of `storage.bulk` too)."""
+    return orjson.dumps(value).decode()
 
 
 def create_engine(
@@ -40,7 +46,8 @@ def create_engine(
         # No rollback when a connection goes back to the pool: every transaction ends in its own commit
         # or rollback, and that extra round trip to SQLite's thread came before each batch's answer.
         kwargs.update(connect_args={"timeout": 10}, pool_reset_on_return=None)
-    engine = create_async_engine(url, **kwargs)
+    # orjson reads stored JSON (tickets, messages, decisions) in a fraction of the standard library's time.
+    engine = create_async_engine(url, json_serializer=json_text, json_deserializer=orjson.loads, **kwargs)
     if backend == "sqlite":
         sync_level = sqlite_synchronous.upper()
 
