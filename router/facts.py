@@ -77,8 +77,15 @@ class MessageFacts:
         return fold(hint) if hint else None
 
     @_computed_once
-    def fields(self) -> Mapping[str, tuple[str, ...]]:
-        return {fold(name): _field_values(value) for name, value in self._draft.fields.items()}
+    def field_names(self) -> Mapping[str, str]:
+        """Each form field's name as compared (folded), to its name in the draft."""
+        return {fold(name): name for name in self._draft.fields}
+
+    def field(self, folded_name: str) -> tuple[str, ...]:
+        """One form field's values (`_field_values`), by its folded name; () when the form has no such field.
+        Only the fields a rule names are folded: a form may carry a hundred that none does."""
+        name = self.field_names.get(folded_name)
+        return () if name is None else _field_values(self._draft.fields[name])
 
     @_computed_once
     def attachment_types(self) -> tuple[str, ...]:

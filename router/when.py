@@ -122,7 +122,7 @@ class FieldValues:
     name: str
 
     def __call__(self, facts: MessageFacts) -> tuple[str, ...]:
-        return facts.fields.get(self.name, ())
+        return facts.field(self.name)
 
 
 def _members(items: tuple[tuple[str, str], ...], allowed: list[str]) -> tuple[str, ...]:
