@@ -12,7 +12,6 @@ echo a request header back in its error body.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
+import orjson
 
 from router.destinations.base import DeliveryError
 
@@ -47,7 +47,7 @@ class HttpAnswer:
 
     def json(self) -> Any:
         try:
-            return json.loads(self.body)
+            return orjson.loads(self.body)
         except ValueError:
             return None
 
