@@ -254,7 +254,6 @@ class _Counts:
 
     def __init__(self, vectorizers: Sequence[_Vectorizer]) -> None:
         self.vectorizers = tuple(vectorizers)
-        self.features = sum(v.size for v in vectorizers)
 
     def __call__(self, texts: Sequence[str]) -> list[Rows]:
         matrices = []
