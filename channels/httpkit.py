@@ -78,6 +78,13 @@ def _too_large(limit: int) -> HttpError:
     return HttpError(413, "payload_too_large", f"the body is larger than the limit of {limit} bytes")
 
 
+def unreadable_reason(exc: Exception, limit: int = 200) -> str:
+    """Why a body or request could not be read, on one bounded line: aiohttp's parser errors span
+    several lines and quote the offending bytes."""
+    reason = exc.message if isinstance(exc, HttpProcessingError) else str(exc)
+    return " ".join(str(reason).split())[:limit]
+
+
 def parse_json_object(body: bytes) -> dict[str, Any]:
     try:
         data = orjson.loads(body)
@@ -119,8 +126,7 @@ async def http_errors(request: web.Request, handler: Any) -> web.StreamResponse:
     except HttpError as exc:
         return exc.response()
     except HttpProcessingError as exc:  # a body aiohttp's parsers refused while a handler read it
-        return error_response(400, "malformed_request",
-                              f"the request cannot be read: {' '.join(str(exc.message).split())[:200]}")
+        return error_response(400, "malformed_request", f"the request cannot be read: {unreadable_reason(exc)}")
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

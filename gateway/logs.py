@@ -18,6 +18,8 @@ from urllib.parse import quote
 
 from aiohttp.http_exceptions import HttpProcessingError
 
+from channels.httpkit import unreadable_reason
+
 BOT_TOKEN = re.compile(r"(?<![0-9])\d{5,}(?::|%3[Aa])[A-Za-z0-9_-]{20,}")  # also as URLs percent-encode it
 BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"']+")
 MASK = "[redacted]"
@@ -60,11 +62,14 @@ class MalformedRequestFilter(logging.Filter):
         if not logging.getLogger().isEnabledFor(logging.INFO):
             return False
         remote = record.args[0] if isinstance(record.args, tuple) and record.args else "a client"
-        reason = " ".join(str(exc.message).split())[:300]
-        record.msg, record.args = "malformed request from %s refused with %s: %s", (remote, exc.code, reason)
+        record.msg = "malformed request from %s refused with %s: %s"
+        record.args = (remote, exc.code, unreadable_reason(exc, 300))
         record.exc_info = record.exc_text = None
         record.levelno, record.levelname = logging.INFO, "INFO"
         return True
+
+
+MALFORMED_REQUESTS = MalformedRequestFilter()
 
 
 def setup_logging(level: str, secrets: Iterable[str]) -> None:
@@ -80,8 +85,5 @@ def setup_logging(level: str, secrets: Iterable[str]) -> None:
     for noisy in ("httpx", "httpcore", "telegram.request"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    server = logging.getLogger("aiohttp.server")
-    for old_filter in [f for f in server.filters if isinstance(f, MalformedRequestFilter)]:
-        server.removeFilter(old_filter)
-    server.addFilter(MalformedRequestFilter())
+    logging.getLogger("aiohttp.server").addFilter(MALFORMED_REQUESTS)  # added once however often called
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

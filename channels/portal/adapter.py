@@ -31,6 +31,7 @@ from channels.httpkit import (
     parse_json_object,
     read_body,
     require_bearer,
+    unreadable_reason,
 )
 from channels.portal.validate import validate_submission
 from gateway.config import PortalConfig
@@ -149,9 +150,8 @@ class PortalAdapter:
             try:
                 part = await reader.next()
             except (ValueError, HttpProcessingError) as exc:  # a part's headers that HTTP does not allow
-                reason = exc.message if isinstance(exc, HttpProcessingError) else str(exc)
                 raise HttpError(400, "malformed_multipart",
-                                f"the multipart body cannot be read: {' '.join(reason.split())[:200]}") from exc
+                                f"the multipart body cannot be read: {unreadable_reason(exc)}") from exc
             if part is None:
                 break
             if not isinstance(part, BodyPartReader):
