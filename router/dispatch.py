@@ -31,7 +31,7 @@ from typing import Any, Protocol
 from router.backoff import retry_delay
 from router.destinations.base import DeliveryError, DeliveryJob, DeliverySkippedError, Destination
 from router.jobs import Render, Unloadable, load_jobs
-from storage.outbox import DeliveryOutcome, DeliveryRow, Outbox
+from storage.outbox import Claim, DeliveryOutcome, Outbox
 from storage.repository import StorageError
 
 log = logging.getLogger("router.dispatch")
@@ -251,7 +251,7 @@ class Dispatcher:
         await self._start(rows)
         return len(rows)
 
-    async def _start(self, rows: list[DeliveryRow]) -> None:
+    async def _start(self, rows: list[Claim]) -> None:
         if not rows:
             return
         now = self._clock()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from router.destinations.base import DeliveryJob, Destination
-from storage.outbox import DeliveryRow, Outbox
+from storage.outbox import Claim, Outbox
 from storage.repository import MessageRow, TicketRow
 
 Render = Callable[[TicketRow, list[MessageRow]], dict[str, Any]]
@@ -22,12 +22,12 @@ Render = Callable[[TicketRow, list[MessageRow]], dict[str, Any]]
 class Unloadable:
     """A claimed row that cannot become a job (its ticket or message is gone)."""
 
-    row: DeliveryRow
+    row: Claim
     reason: str
 
 
 async def load_jobs(
-    outbox: Outbox, rows: Sequence[DeliveryRow], destinations: Mapping[str, Destination], render: Render
+    outbox: Outbox, rows: Sequence[Claim], destinations: Mapping[str, Destination], render: Render
 ) -> list[DeliveryJob | Unloadable]:
     found = await outbox.tickets_with_messages(r.ticket_id for r in rows)
     wanted = [r.message_id for r in rows if getattr(destinations.get(r.destination), "needs_original", False)]

@@ -1,11 +1,13 @@
-"""Multi-row INSERT ... RETURNING for the intake hot path.
+"""Multi-row INSERT ... RETURNING, and reads of many rows, for the hot paths.
 
 SQLAlchemy's executemany path processes every bound value through its type
 system and re-renders the statement per batch; on a group commit of a few
 hundred records that costs several times the database's own work. Here each
 value is converted once by a per-column converter and the rows go out as one
-statement per chunk. Reads still go through SQLAlchemy, so the stored forms
-are exactly the ones its types produce (JSON text, SQLite's datetime text).
+statement per chunk. The stored forms are exactly the ones SQLAlchemy's types
+produce (JSON text, SQLite's datetime text), so its own reads see the same
+values; `reader` converts them back the way those types do, for the reads
+that run per delivery (a test in tests/storage/test_storage.py holds the two equal).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, Table
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -96,9 +99,47 @@ async def insert_returning(
     return out
 
 
+def _sqlite_moment(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _aware_moment(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(UTC)
+
+
+def _json_value(value: str | bytes | None) -> Any:
+    return None if value is None else orjson.loads(value)
+
+
+def _read_converter(column_type: Any, dialect: str) -> Callable[[Any], Any]:
+    if isinstance(column_type, UtcDateTime):
+        return _sqlite_moment if dialect == "sqlite" else _aware_moment
+    if isinstance(column_type, JSON) and dialect == "sqlite":
+        return _json_value  # asyncpg decodes JSON itself, with the engine's deserializer
+    return _same
+
+
+def reader(table: Table, names: Sequence[str], dialect: str) -> Callable[[Sequence[Any]], list[Any]]:
+    """Turns a row `fetch` returned for these columns into the values SQLAlchemy's types would read."""
+    converted = [(i, convert) for i, name in enumerate(names)
+                 if (convert := _read_converter(table.c[name].type, dialect)) is not _same]
+
+    def read(row: Sequence[Any]) -> list[Any]:
+        values = list(row)
+        for i, convert in converted:
+            values[i] = convert(values[i])
+        return values
+
+    return read
+
+
 def time_param(conn: AsyncConnection, value: datetime) -> Any:
     """A UTC datetime as `fetch` must pass it: SQLite's stored text form, or as it is for PostgreSQL."""
-    return _sqlite_time(value) if conn.dialect.name == "sqlite" else _postgres_time(value)
+    return time_value(conn.dialect.name, value)
+
+
+def time_value(dialect: str, value: datetime) -> Any:
+    return _sqlite_time(value) if dialect == "sqlite" else _postgres_time(value)
 
 
 def placeholders(count: int) -> str:

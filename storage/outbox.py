@@ -11,6 +11,11 @@ Within one ticket and destination, deliveries go out in order: a row waits
 while an earlier row of the same pair is still pending or being sent, and
 while the pair's `ticket.created` has not been delivered (a follow-up needs
 the downstream ticket to exist).
+
+The statements the dispatcher runs for every claim (the claim, the reads of
+its tickets and messages) are SQL text sent through the driver
+(`storage.bulk.fetch`): built and read by SQLAlchemy they cost the event loop
+about three times as much, 130-190 us a delivery against 46-50.
 """
 
 from __future__ import annotations
@@ -23,12 +28,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, bindparam, exists, func, or_, select, text, update
+from sqlalchemy import and_, bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from storage.bulk import fetch, time_param
-from storage.repository import MessageRow, StorageError, Store, TicketRow, _ticket_row
+from storage.bulk import fetch, placeholders, time_param, time_value
+from storage.repository import MessageRow, StorageError, Store, TicketRow
 from storage.tables import deliveries, inbound, messages, outbound_messages, tickets
 
 T = TypeVar("T")
@@ -50,7 +55,32 @@ _OUTCOME_ROW = {
     "sqlite": "(?, ?, ?, ?, ?, ?)",
     "postgresql": "(?::bigint, ?::text, ?::timestamptz, ?::text, ?::text, ?::timestamptz)",  # VALUES has no types
 }
-ACTIVE = ("pending", "sending")
+_WAITING = (
+    "EXISTS (SELECT 1 FROM deliveries AS earlier WHERE earlier.ticket_id = c.ticket_id "
+    "AND earlier.destination = c.destination AND earlier.id < c.id "
+    "AND (earlier.status IN ('pending', 'sending') "
+    "OR (earlier.event = 'ticket.created' AND earlier.status <> 'delivered')))"
+)
+"""Whether delivery `c` must wait for an earlier one of its ticket and destination (see the module's docstring)."""
+_REAP = ("UPDATE deliveries SET status = 'pending', claimed_by = NULL, claimed_until = NULL "
+         "WHERE status = 'sending' AND due_at <= ? AND destination IN ({destinations})")
+_CLAIM_COLUMNS = "id, key, ticket_id, message_id, destination, event, attempts"
+_CHOSEN = ("SELECT c.id FROM deliveries AS c WHERE c.status = 'pending' AND c.destination IN ({destinations}) "
+           "AND c.due_at <= ? AND NOT {waiting} ORDER BY c.due_at, c.id LIMIT ?")
+_CLAIM = {
+    # SQLite: the UPDATE takes the single write lock first, which serializes claimers. It must start
+    # with UPDATE (see _FINISH).
+    "sqlite": ("UPDATE deliveries SET status = 'sending', claimed_by = ?, claimed_until = ?, due_at = ?, "
+               f"attempts = attempts + 1 WHERE id IN ({_CHOSEN}) AND status = 'pending' AND due_at <= ? "
+               f"RETURNING {_CLAIM_COLUMNS}"),
+    # PostgreSQL: the chosen rows are locked SKIP LOCKED, so claimers take disjoint sets without
+    # waiting; MATERIALIZED makes the locking sub-select run once (inlined as a semi-join it can be
+    # re-scanned, each scan skipping the rows just updated and taking the next ones, past the limit).
+    "postgresql": (f"WITH chosen AS MATERIALIZED ({_CHOSEN} FOR UPDATE OF c SKIP LOCKED) "
+                   "UPDATE deliveries SET status = 'sending', claimed_by = ?, claimed_until = ?, due_at = ?, "
+                   "attempts = attempts + 1 WHERE id IN (SELECT id FROM chosen) AND status = 'pending' "
+                   f"AND due_at <= ? RETURNING {_CLAIM_COLUMNS}"),
+}
 LOCK_WAIT_S = 30.0  # how long a write waits for SQLite's lock before it fails
 FINAL = ("delivered", "dead", "skipped")
 
@@ -72,6 +102,19 @@ class DeliveryRow:
     remote_id: str | None
     created_at: datetime
     delivered_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A delivery this worker has claimed: what sending it needs to know."""
+
+    id: int
+    key: str
+    ticket_id: int
+    message_id: int
+    destination: str
+    event: str
+    attempts: int  # this one included
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,114 +186,65 @@ class Outbox:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.004)
 
-    async def _all(self, stmt: Any) -> list[Any]:
+    async def _read(self, call: Callable[[], Awaitable[T]]) -> T:
         """A read, retried like `_write` in the rare case SQLite answers busy to a reader."""
         delay = 0.0005
         deadline = time.monotonic() + LOCK_WAIT_S
         while True:
             try:
-                return await self._store._all(stmt)
+                return await call()
             except StorageError as exc:
                 if self.dialect != "sqlite" or "locked" not in str(exc) or time.monotonic() > deadline:
                     raise
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.004)
 
+    async def _all(self, stmt: Any) -> list[Any]:
+        return await self._read(lambda: self._store._all(stmt))
+
     @property
     def dialect(self) -> str:
         return self._store.dialect
 
-    def _claimable(
-        self, candidate: Any, destinations: Sequence[str], statuses: Sequence[str] = ACTIVE
-    ) -> ColumnElement[bool]:
-        earlier = deliveries.alias("earlier")
-        blocked = exists().where(
-            earlier.c.ticket_id == candidate.c.ticket_id,
-            earlier.c.destination == candidate.c.destination,
-            earlier.c.id < candidate.c.id,
-            or_(
-                earlier.c.status.in_(ACTIVE),
-                and_(earlier.c.event == "ticket.created", earlier.c.status != "delivered"),
-            ),
-        )
-        return and_(
-            candidate.c.status.in_(list(statuses)),
-            candidate.c.destination.in_(list(destinations)),
-            ~blocked,
-        )
-
     async def claim(
         self, worker: str, now: datetime, lease_until: datetime, limit: int, destinations: Sequence[str]
-    ) -> list[DeliveryRow]:
+    ) -> list[Claim]:
         """Take up to `limit` due deliveries for these destinations; each counts as an attempt."""
         if limit <= 0 or not destinations:
             return []
-        # Claims whose lease ran out (their worker died) become pending again
-        # first, so the claim itself reads one status in (due_at, id) order
-        # straight off the (status, due_at) index and stops at the limit.
-        reap = (
-            update(deliveries)
-            .where(deliveries.c.status == "sending", deliveries.c.due_at <= now,
-                   deliveries.c.destination.in_(list(destinations)))
-            .values(status="pending", claimed_by=None, claimed_until=None)
-        )
-        candidate = deliveries.alias("candidate")
-        chosen = (
-            select(candidate.c.id)
-            .where(self._claimable(candidate, destinations, ("pending",)), candidate.c.due_at <= now)
-            .order_by(candidate.c.due_at, candidate.c.id)
-            .limit(limit)
-        )
-        if self.dialect == "postgresql":
-            # Materialized, so the locking sub-select runs once: inlined as a
-            # semi-join it can be re-scanned, each scan skipping the rows just
-            # updated and taking the next ones, far past the limit.
-            locked = chosen.with_for_update(skip_locked=True, of=candidate).cte("chosen")
-            ids: Any = select(locked.prefix_with("MATERIALIZED").c.id)
-        else:
-            ids = chosen.scalar_subquery()
-        stmt = (
-            update(deliveries)
-            .where(
-                deliveries.c.id.in_(ids),
-                deliveries.c.status == "pending",
-                deliveries.c.due_at <= now,
-            )
-            .values(
-                status="sending",
-                claimed_by=worker,
-                claimed_until=lease_until,
-                due_at=lease_until,
-                attempts=deliveries.c.attempts + 1,
-            )
-            .returning(*deliveries.c)
-        )
-        async def work(conn: AsyncConnection) -> list[DeliveryRow]:
-            await conn.execute(reap)
-            return [_delivery(r) for r in await conn.execute(stmt)]
+        names = list(destinations)
+        marks = placeholders(len(names))
+
+        async def work(conn: AsyncConnection) -> list[Claim]:
+            at, until = time_param(conn, now), time_param(conn, lease_until)
+            # Claims whose lease ran out (their worker died) become pending again first, so the
+            # claim itself reads one status in (due_at, id) order off the (status, due_at) index.
+            await fetch(conn, _REAP.format(destinations=marks), [at, *names])
+            sql = _CLAIM[conn.dialect.name].format(destinations=marks, waiting=_WAITING)
+            chosen, claimed = [*names, at, limit], [worker, until, until]
+            params = [*claimed, *chosen, at] if conn.dialect.name == "sqlite" else [*chosen, *claimed, at]
+            rows = await fetch(conn, sql, params)
+            return [Claim(*row) for row in rows]
 
         return sorted(await self._write(work), key=lambda r: r.id)
 
-    async def claimed(self, worker: str, keys: Sequence[str]) -> list[DeliveryRow]:
+    async def claimed(self, worker: str, keys: Sequence[str]) -> list[Claim]:
         """Rows written already claimed by `worker` (a read: no lock needed)."""
         if not keys:
             return []
-        stmt = select(deliveries).where(
-            deliveries.c.key.in_(list(keys)), deliveries.c.claimed_by == worker, deliveries.c.status == "sending"
-        )
-        return sorted((_delivery(r) for r in await self._all(stmt)), key=lambda r: r.id)
+        sql = (f"SELECT {_CLAIM_COLUMNS} FROM deliveries WHERE key IN ({placeholders(len(keys))}) "
+               "AND claimed_by = ? AND status = 'sending' ORDER BY id")
+        return [Claim(*row) for row in await self._read(lambda: self._store._fetch(sql, [*keys, worker]))]
 
     async def next_due(self, now: datetime, destinations: Sequence[str]) -> datetime | None:
         """When the next delivery that is not waiting on another one becomes due."""
         if not destinations:
             return None
-        candidate = deliveries.alias("candidate")
-        stmt = select(func.min(candidate.c.due_at)).where(
-            self._claimable(candidate, destinations), candidate.c.due_at > now
-        )
-        rows = await self._all(stmt)
+        sql = ("SELECT min(c.due_at) FROM deliveries AS c WHERE c.status IN ('pending', 'sending') "
+               f"AND c.destination IN ({placeholders(len(destinations))}) AND c.due_at > ? AND NOT {_WAITING}")
+        rows = await self._read(lambda: self._store._fetch(sql, [*destinations, time_value(self.dialect, now)]))
         value = rows[0][0] if rows else None
-        if isinstance(value, str):  # SQLite hands back text when the type is lost
+        if isinstance(value, str):  # SQLite keeps times as text
             value = datetime.fromisoformat(value)
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
@@ -318,22 +312,8 @@ class Outbox:
     async def tickets_with_messages(
         self, ticket_ids: Iterable[int]
     ) -> dict[int, tuple[TicketRow, list[MessageRow]]]:
-        """Tickets and their messages, in two statements for any number of tickets."""
-        ids = sorted(set(ticket_ids))
-        if not ids:
-            return {}
-        ticket_rows = await self._all(select(tickets).where(tickets.c.id.in_(ids)))
-        message_rows = await self._all(
-            select(messages).where(messages.c.ticket_id.in_(ids)).order_by(messages.c.id)
-        )
-        found: dict[int, tuple[TicketRow, list[MessageRow]]] = {
-            row.id: (_ticket_row(row), []) for row in ticket_rows
-        }
-        for row in message_rows:
-            message = MessageRow(**row._mapping)
-            if message.ticket_id in found:
-                found[message.ticket_id][1].append(message)
-        return found
+        ids = list(ticket_ids)
+        return await self._read(lambda: self._store.tickets_with_messages(ids))
 
     async def originals(self, message_ids: Iterable[int]) -> dict[int, bytes]:
         """The raw inbound payload each message was made from, by message id."""

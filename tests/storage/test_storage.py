@@ -233,3 +233,60 @@ async def test_a_statement_sqlite_refuses_on_the_fast_path_fails_as_a_storage_er
             await tx.insert_inbound([inbound_row("fine"), inbound_row("broken", channel=None)])
     async with sqlite_store.transaction() as tx:
         assert await tx.find_inbound([("portal", "fine")], []) == []  # the whole statement was undone
+
+
+async def test_rows_read_through_the_driver_equal_what_sqlalchemy_reads(store):
+    """`storage.bulk.reader` (the dispatcher's reads of tickets and messages) must give back exactly the
+    values SQLAlchemy's own types read: aware UTC times, decoded JSON, NULLs, on both backends."""
+    from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, select
+
+    from storage.bulk import fetch, reader
+    from storage.repository import MessageRow, TicketRow
+    from storage.tables import messages, tickets
+    from storage.types import UtcDateTime
+
+    probe = Table("read_probe", MetaData(), Column("id", Integer, primary_key=True, autoincrement=True),
+                  Column("doc", JSON), Column("name", String(20)), Column("at", UtcDateTime()))
+    values = [
+        {"doc": {"a": [1, "é", None, 2.5], "nested": {"x": True}}, "name": "ő", "at": datetime(2026, 12, 7, 9, 30,
+                                                                                              0, 250000, tzinfo=UTC)},
+        {"doc": None, "name": None, "at": None},
+        {"doc": ["list", "𝄞"], "name": "", "at": datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=7)))},
+        {"doc": "just text", "name": "x", "at": datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)},
+    ]
+    async with store.transaction() as tx:
+        await tx.connection.run_sync(probe.metadata.create_all)
+        await tx.connection.execute(probe.insert(), values)
+    names = ["id", "doc", "name", "at"]
+    async with store.engine.connect() as conn:
+        expected = [list(r) for r in (await conn.execute(probe.select().order_by(probe.c.id))).all()]
+        read = reader(probe, names, store.dialect)
+        got = [read(r) for r in await fetch(conn, "SELECT id, doc, name, at FROM read_probe ORDER BY id", [])]
+    assert got == expected
+    assert [v[3].utcoffset() for v in got if v[3]] == [timedelta(0)] * 3  # aware and in UTC, as the type reads
+
+    now = datetime(2026, 12, 7, 10, 0, 0, 123456, tzinfo=UTC)
+    async with store.transaction() as tx:
+        opened = await tx.insert_inbound([inbound_row(f"r{i}") for i in range(2)])
+        ids = list(opened.values())
+        made = await tx.insert_tickets([{
+            "status": "open", "opened_via": "portal", "subject": f"Sujet {i} ✓", "requester": {"email": "a@b.c"},
+            "requester_key": None, "conversation_key": None, "classification": {"queue": "q", "why": ["r1"]},
+            "external_ref": {"main": "Z-1"} if i else None, "opened_by": ids[i], "created_at": now,
+            "updated_at": now + timedelta(seconds=i)} for i in range(2)])
+        await tx.insert_messages([{
+            "ticket_id": made[ids[i]], "inbound_id": ids[i], "channel": "portal", "transport": "http",
+            "external_id": f"r{i}", "kind": "new", "received_at": now, "sent_at": now if i else None,
+            "subject": "s", "text": "szöveg\n", "body": {"schema": 1, "fields": {"n": 1}},
+            "thread": {"by": "reference"} if i else None} for i in range(2)])
+    ticket_ids = sorted(made.values())
+    found = await store.tickets_with_messages(ticket_ids)
+    async with store.engine.connect() as conn:
+        for ticket_id in ticket_ids:
+            [t] = (await conn.execute(select(tickets).where(tickets.c.id == ticket_id))).all()
+            ms = (await conn.execute(select(messages).where(messages.c.ticket_id == ticket_id))).all()
+            assert found[ticket_id] == (
+                TicketRow(**{k: t._mapping[k] for k in TicketRow.__dataclass_fields__}),
+                [MessageRow(**m._mapping) for m in ms],
+            )
+    assert await store.tickets_with_messages([10**9]) == {}
