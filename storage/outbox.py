@@ -86,25 +86,6 @@ FINAL = ("delivered", "dead", "skipped")
 
 
 @dataclass(frozen=True, slots=True)
-class DeliveryRow:
-    id: int
-    key: str
-    ticket_id: int
-    message_id: int
-    destination: str
-    event: str
-    status: str
-    attempts: int
-    due_at: datetime
-    claimed_by: str | None
-    claimed_until: datetime | None
-    last_error: str | None
-    remote_id: str | None
-    created_at: datetime
-    delivered_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
 class Claim:
     """A delivery this worker has claimed: what sending it needs to know."""
 
@@ -114,7 +95,21 @@ class Claim:
     message_id: int
     destination: str
     event: str
-    attempts: int  # this one included
+    attempts: int  # a claim's own included
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRow(Claim):
+    """A whole row, as operators list and re-drive them."""
+
+    status: str
+    due_at: datetime
+    claimed_by: str | None
+    claimed_until: datetime | None
+    last_error: str | None
+    remote_id: str | None
+    created_at: datetime
+    delivered_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
