@@ -229,7 +229,8 @@ class Outbox:
             return []
         sql = (f"SELECT {_CLAIM_COLUMNS} FROM deliveries WHERE key IN ({placeholders(len(keys))}) "
                "AND claimed_by = ? AND status = 'sending' ORDER BY id")
-        return [Claim(*row) for row in await self._read(lambda: self._store._fetch(sql, [*keys, worker]))]
+        [rows] = await self._read(lambda: self._store._fetch((sql, [*keys, worker])))
+        return [Claim(*row) for row in rows]
 
     async def next_due(self, now: datetime, destinations: Sequence[str]) -> datetime | None:
         """When the next delivery that is not waiting on another one becomes due."""
@@ -237,7 +238,7 @@ class Outbox:
             return None
         sql = ("SELECT min(c.due_at) FROM deliveries AS c WHERE c.status IN ('pending', 'sending') "
                f"AND c.destination IN ({placeholders(len(destinations))}) AND c.due_at > ? AND NOT {_WAITING}")
-        rows = await self._read(lambda: self._store._fetch(sql, [*destinations, time_value(self.dialect, now)]))
+        [rows] = await self._read(lambda: self._store._fetch((sql, [*destinations, time_value(self.dialect, now)])))
         value = rows[0][0] if rows else None
         if isinstance(value, str):  # SQLite keeps times as text
             value = datetime.fromisoformat(value)

@@ -394,11 +394,12 @@ class Store:
         except (DBAPIError, OperationalError, OSError) as exc:
             raise StorageError(str(exc)) from exc
 
-    async def _fetch(self, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
-        """A read through the driver, without SQLAlchemy's result machinery (see `storage.bulk.fetch`)."""
+    async def _fetch(self, *statements: tuple[str, Sequence[Any]]) -> list[list[Sequence[Any]]]:
+        """Reads through the driver, without SQLAlchemy's result machinery (see `storage.bulk.fetch`),
+        on one connection: on PostgreSQL every checkout costs a round trip (the pool's ping)."""
         try:
             async with self.engine.connect() as conn:
-                return await fetch(conn, sql, params)
+                return [await fetch(conn, sql, params) for sql, params in statements]
         except (DBAPIError, OperationalError) as exc:
             raise _translate(exc) from exc
 
@@ -459,9 +460,10 @@ class Store:
         if not ids:
             return {}
         marks = placeholders(len(ids))
-        ticket_rows = await self._fetch(f"SELECT {', '.join(_TICKET_COLUMNS)} FROM tickets WHERE id IN ({marks})", ids)
-        message_rows = await self._fetch(f"SELECT {', '.join(_MESSAGE_COLUMNS)} FROM messages "
-                                         f"WHERE ticket_id IN ({marks}) ORDER BY id", ids)
+        ticket_rows, message_rows = await self._fetch(
+            (f"SELECT {', '.join(_TICKET_COLUMNS)} FROM tickets WHERE id IN ({marks})", ids),
+            (f"SELECT {', '.join(_MESSAGE_COLUMNS)} FROM messages WHERE ticket_id IN ({marks}) ORDER BY id", ids),
+        )
         as_ticket = reader(tickets, _TICKET_COLUMNS, self.dialect)
         as_message = reader(messages, _MESSAGE_COLUMNS, self.dialect)
         found: dict[int, tuple[TicketRow, list[MessageRow]]] = {}
