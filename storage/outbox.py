@@ -25,14 +25,14 @@ import enum
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import and_, bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from storage.bulk import fetch, placeholders, time_param, time_value
+from storage.bulk import fetch, placeholders, reader, time_param, time_value
 from storage.repository import MessageRow, StorageError, Store, TicketRow
 from storage.tables import deliveries, inbound, messages, outbound_messages, tickets
 
@@ -239,12 +239,10 @@ class Outbox:
         sql = ("SELECT min(c.due_at) FROM deliveries AS c WHERE c.status IN ('pending', 'sending') "
                f"AND c.destination IN ({placeholders(len(destinations))}) AND c.due_at > ? AND NOT {_WAITING}")
         [rows] = await self._read(lambda: self._store._fetch((sql, [*destinations, time_value(self.dialect, now)])))
-        value = rows[0][0] if rows else None
-        if isinstance(value, str):  # SQLite keeps times as text
-            value = datetime.fromisoformat(value)
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value  # type: ignore[no-any-return]
+        if not rows:
+            return None
+        [due] = reader(deliveries, ["due_at"], self.dialect)(rows[0])  # the column's type reads min() too
+        return due  # type: ignore[no-any-return]
 
     async def finish(self, worker: str, outcomes: Sequence[DeliveryOutcome], now: datetime) -> int:
         """Record outcomes of this worker's claims in one transaction; returns rows recorded.
