@@ -14,7 +14,8 @@ so a noisy neighbour on a shared machine hits every variant alike.
 - `routed`: ten rules, none of which matches the payload (so every one is
   tried, the worst case), then a model trained on the test corpus, which
   decides;
-- `rules`, `model` (with `--parts`): each alone, to see which costs what;
+- `rules`, `model`, `outbox` (with `--parts`): each alone, to see which costs
+  what (`outbox`: the default queue routed to the webhook, no rule, no model);
 - `routed+outbox` (with `--outbox`): the same plus a route to a webhook
   destination, so each ticket also writes its delivery row (the dispatcher
   is off: only the write is measured).
@@ -96,7 +97,7 @@ def variant_config(name: str, work: Path) -> Any:
         router["rules"] = RULES
     if name in ("routed", "routed+outbox", "model"):
         router["model"] = {"path": "models/helpdesk.joblib", "threshold": 0.6}
-    if name == "routed+outbox":
+    if name in ("routed+outbox", "outbox"):
         router["routes"] = [{"queue": "*", "to": "main"}]
         extra = {"destinations": {"main": {"kind": "webhook", "url": "http://127.0.0.1:9/hook",
                                            "secret_env": "BENCH_SECRET"}},
@@ -137,12 +138,12 @@ async def main() -> int:
     parser.add_argument("--tasks", type=int, default=64)
     parser.add_argument("--per-task", type=int, default=50)
     parser.add_argument("--outbox", action="store_true", help="also measure rules + model + an outbox write")
-    parser.add_argument("--parts", action="store_true", help="also measure the rules alone and the model alone")
+    parser.add_argument("--parts", action="store_true", help="also each of rules, model, outbox write alone")
     args = parser.parse_args()
 
     names = ["plain", "routed"]
     names += ["routed+outbox"] if args.outbox else []
-    names += ["rules", "model"] if args.parts else []
+    names += ["rules", "model", "outbox"] if args.parts else []
     work = Path(tempfile.mkdtemp(prefix="gw-routing-bench-"))
     train_model(work)
     os.environ.setdefault("BENCH_SECRET", "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from router.facts import MessageFacts
 from router.hours import WeeklyHours
@@ -20,6 +20,14 @@ from router.text import keyword_pattern, shorten
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
+    matched: bool
+    reason: str
+
+
+class Attempt(NamedTuple):
+    """One step tried on the way to a decision: a rule, or the model as `model:<name>`."""
+
+    rule: str
     matched: bool
     reason: str
 
@@ -84,14 +92,17 @@ class PhonePrefix:
     key: str
     prefixes: tuple[str, ...]
     wanted: str = field(init=False)
+    no_phone: Verdict = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "wanted", _listing(self.prefixes))
+        object.__setattr__(self, "no_phone", Verdict(False, f"{self.key}: requester has no phone number, "
+                                                            f"wanted {self.wanted}"))
 
     def test(self, facts: MessageFacts) -> Verdict:
         wanted = self.wanted
         if facts.phone is None:
-            return Verdict(False, f"{self.key}: requester has no phone number, wanted {wanted}")
+            return self.no_phone
         for prefix in self.prefixes:
             if facts.phone.startswith(prefix):
                 return Verdict(True, f"{self.key}: {facts.phone} starts with {prefix}")
@@ -105,18 +116,20 @@ class MediaType:
     key: str
     patterns: tuple[str, ...]
     wanted: str = field(init=False)
+    no_attachments: Verdict = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "wanted", _listing(self.patterns))
+        object.__setattr__(self, "no_attachments", Verdict(False, f"{self.key}: no attachments, wanted {self.wanted}"))
 
     def test(self, facts: MessageFacts) -> Verdict:
         wanted = self.wanted
+        if not facts.attachment_types:
+            return self.no_attachments
         for observed in facts.attachment_types:
             for pattern in self.patterns:
                 if _media_type_matches(pattern, observed):
                     return Verdict(True, f"{self.key}: attachment {observed} matches {pattern}")
-        if not facts.attachment_types:
-            return Verdict(False, f"{self.key}: no attachments, wanted {wanted}")
         return Verdict(False, f"{self.key}: {_listing(facts.attachment_types)} not in {wanted}")
 
 
@@ -154,18 +167,19 @@ class Pattern:
     lowered: Callable[[MessageFacts], str | None]
     words: tuple[Words | None, ...] = field(init=False)
     miss: Verdict = field(init=False)
+    _checks: tuple[tuple[re.Pattern[str], Words | None, str], ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "words", tuple(required_words(p.pattern, p.flags) for p in self.patterns))
         object.__setattr__(self, "miss", Verdict(False, f"{self.key}: no match for {_listing(self.shown)}"))
+        object.__setattr__(self, "_checks", tuple(zip(self.patterns, self.words, self.shown, strict=True)))
 
     def test(self, facts: MessageFacts) -> Verdict:
-        haystack = self.text(facts)
         lowered = self.lowered(facts)
-        for pattern, words, shown in zip(self.patterns, self.words, self.shown, strict=True):
+        for pattern, words, shown in self._checks:
             if not may_match(words, lowered):
                 continue
-            found = pattern.search(haystack)
+            found = pattern.search(self.text(facts))
             if found is not None:
                 return Verdict(True, f"{self.key}: {shorten(found.group(0))!r} matches {shown!r}")
         return self.miss
@@ -189,22 +203,32 @@ class Keywords:
     pattern: re.Pattern[str] = field(init=False)
     words: tuple[tuple[str, ...], ...] | None = field(init=False)
     """Each keyword's words lowercased, or None when a keyword is not ASCII."""
+    single: tuple[str, ...] | None = field(init=False)
+    """The keywords lowercased when each is one word (the usual case, tested in one pass), else None."""
     miss: Verdict = field(init=False)
 
     def __post_init__(self) -> None:
         ascii_only = all(k.isascii() for k in self.keywords)
         words = tuple(tuple(k.lower().split()) for k in self.keywords) if ascii_only else None
+        single = tuple(ws[0] for ws in words) if words and all(len(ws) == 1 for ws in words) else None
         object.__setattr__(self, "pattern", keyword_pattern(self.keywords))
         object.__setattr__(self, "words", words)
+        object.__setattr__(self, "single", single)
         object.__setattr__(self, "miss", Verdict(False, f"{self.key}: no match for {', '.join(self.keywords)!r}"))
 
     def test(self, facts: MessageFacts) -> Verdict:
         lowered = facts.ascii_lower_text
-        if lowered is None or self.words is None or any(all(w in lowered for w in ws) for ws in self.words):
+        if lowered is None or self.words is None or self._may_occur(lowered):
             found = self.pattern.search(facts.searchable_text)
             if found is not None:
                 return Verdict(True, f"{self.key}: {shorten(found.group(0))!r} matches {', '.join(self.keywords)!r}")
         return self.miss
+
+    def _may_occur(self, lowered: str) -> bool:
+        """Whether every word of some keyword occurs in the lowercased ASCII text (`words` is set)."""
+        if self.single is not None:
+            return any(map(lowered.__contains__, self.single))
+        return any(all(w in lowered for w in ws) for ws in self.words or ())
 
 
 def cost(condition: Condition) -> int:

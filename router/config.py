@@ -8,14 +8,14 @@ starts, with its dotted key, and never while a message is being routed.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 from pathlib import PurePath
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from router.conditions import Condition, Verdict, cost
+from router.conditions import KEPT_VERDICTS, Attempt, Condition, Verdict, cost
 from router.errors import RouterConfigError
 from router.facts import MessageFacts
 from router.validation import (
@@ -67,18 +67,41 @@ class Rule:
     when: tuple[Condition, ...]
     set: RuleAction
     _order: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    _check: Callable[[MessageFacts], Verdict] = field(init=False, repr=False, compare=False)
+    _attempts: dict[int, tuple[Verdict, Attempt]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         order = sorted(range(len(self.when)), key=lambda i: cost(self.when[i]))
         object.__setattr__(self, "_order", tuple(order))
+        # Most rules have one condition, whose own verdict says it all.
+        object.__setattr__(self, "_check", self.when[0].test if len(self.when) == 1 else self.test)
+        object.__setattr__(self, "_attempts", {})
 
     @property
     def matches_everything(self) -> bool:
         return not self.when
 
+    def attempt(self, facts: MessageFacts) -> Attempt:
+        """`test` as a decision records it.
+
+        Conditions keep the verdicts of values they saw before, so most
+        messages get a verdict object seen before too, and its attempt is
+        kept beside it (keyed by identity; the entry holds the verdict, so its
+        id is not reused while kept) instead of being built again.
+        """
+        verdict = self._check(facts)
+        kept = self._attempts.get(id(verdict))
+        if kept is not None:
+            return kept[1]
+        attempt = Attempt(self.name, verdict.matched, verdict.reason)
+        if len(self._attempts) >= KEPT_VERDICTS:
+            self._attempts.clear()
+        self._attempts[id(verdict)] = (verdict, attempt)
+        return attempt
+
     def test(self, facts: MessageFacts) -> Verdict:
         """Yes or no, with the reason: every condition's on a match, the first failing one's otherwise."""
-        if len(self.when) == 1:  # most rules: the condition's own verdict says it all
+        if len(self.when) == 1:
             return self.when[0].test(facts)
         reasons: dict[int, str] = {}
         for index in self._order:

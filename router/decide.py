@@ -10,22 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from normalize.schema import MessageDraft
+from router.conditions import Attempt
 from router.config import DEFAULT_MODEL_THRESHOLD, Priority, RouterConfig, Rule
 from router.facts import MessageFacts
 
 if TYPE_CHECKING:
     from router.classifier import Classifier
-
-
-class Attempt(NamedTuple):
-    """One step tried on the way to a decision: a rule, or the model as `model:<name>`."""
-
-    rule: str
-    matched: bool
-    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,11 +113,11 @@ def _by_rules(draft: MessageDraft, config: RouterConfig, now: datetime, tried: l
     """The first matching rule's decision, or None; every rule tested is appended to `tried`."""
     if not config.rules:  # facts cost more than everything else here: only when a rule reads them
         return None
-    facts = MessageFacts.from_draft(draft, now)
+    facts = MessageFacts(draft, now)
     for rule in config.rules:
-        verdict = rule.test(facts)
-        tried.append(Attempt(rule.name, verdict.matched, verdict.reason))
-        if verdict.matched:
+        attempt = rule.attempt(facts)
+        tried.append(attempt)
+        if attempt.matched:
             return _by_rule(rule, config, _hint(draft), tried)
     return None
 

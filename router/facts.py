@@ -7,8 +7,10 @@ comparison and a draft field that moves only changes this module.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
 from normalize.schema import MessageDraft, Requester
@@ -79,7 +81,7 @@ class MessageFacts:
     @_computed_once
     def field_names(self) -> Mapping[str, str]:
         """Each form field's name as compared (folded), to its name in the draft."""
-        return {fold(name): name for name in self._draft.fields}
+        return _folded_names(tuple(self._draft.fields))
 
     def field(self, folded_name: str) -> tuple[str, ...]:
         """One form field's values (`_field_values`), by its folded name; () when the form has no such field.
@@ -165,6 +167,13 @@ def _sender_ids(requester: Requester) -> tuple[str, ...]:
     return tuple(dict.fromkeys(ids))
 
 
+@functools.lru_cache(maxsize=4096)  # a portal's forms repeat their field names
+def _folded_names(names: tuple[str, ...]) -> Mapping[str, str]:
+    """Form field names as compared (folded), to each as written."""
+    return MappingProxyType({fold(name): name for name in names})
+
+
+@functools.lru_cache(maxsize=4096)  # a desk hears from the same domains over and over
 def _domain_and_parents(domain: str) -> tuple[str, ...]:
     """The domain and each parent (mail.example.org, example.org, org): a rule may name any of them."""
     if not domain:

@@ -40,7 +40,7 @@ def may_match(words: Words | None, lowered_ascii: str | None) -> bool:
     """False only when the pattern certainly cannot match the text `lowered_ascii` is the lowercase of."""
     if words is None or lowered_ascii is None:
         return True
-    return any(word in lowered_ascii for word in words)
+    return any(map(lowered_ascii.__contains__, words))
 
 
 def _sequence(items: list[tuple[Any, Any]]) -> Words | None:
