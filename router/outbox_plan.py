@@ -108,6 +108,7 @@ class OutboxPlanner:
         )
 
     def _row(self, ticket_id: int, message_id: int, destination: str, event: str, now: datetime) -> dict[str, Any]:
+        """A pending row; the columns it leaves out (claim, error, remote id, delivery time) are stored NULL."""
         return {
             "key": self._key(),
             "ticket_id": ticket_id,
@@ -117,10 +118,5 @@ class OutboxPlanner:
             "status": "pending",
             "attempts": 0,
             "due_at": now,
-            "claimed_by": None,
-            "claimed_until": None,
-            "last_error": None,
-            "remote_id": None,
             "created_at": now,
-            "delivered_at": None,
         }

@@ -55,7 +55,7 @@ def test_new_tickets_are_handed_to_a_dispatcher_with_room_and_follow_ups_never()
     lease = NOW + timedelta(seconds=30)
     assert all((r["status"], r["claimed_by"], r["due_at"], r["attempts"]) == ("sending", "me", lease, 1) for r in rows)
     [follow_up] = planner(7, 10, draft(kind=Kind.REPLY), "message.added", {"queue": "general"}, NOW)
-    assert (follow_up["status"], follow_up["claimed_by"]) == ("pending", None)  # it may have to wait its turn
+    assert (follow_up["status"], follow_up.get("claimed_by")) == ("pending", None)  # it may have to wait its turn
 
 
 def test_rows_stay_pending_when_the_dispatcher_is_full_or_lacks_the_destination():
