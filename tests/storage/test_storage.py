@@ -147,6 +147,11 @@ async def test_outbox_rows_of_one_insert_may_leave_different_columns_to_their_de
             {**common, "key": "claimed", "destination": "other", "status": "sending", "due_at": lease,
              "attempts": 1, "claimed_by": "worker-1", "claimed_until": lease},
         ])
+        # As the planner writes them: the same columns in every row, the NULL ones left out.
+        await tx.insert_deliveries([
+            {**common, "key": f"planned-{n}", "destination": "main", "status": "pending", "due_at": now,
+             "attempts": n} for n in range(2)
+        ])
     async with store.engine.connect() as conn:
         rows = (await conn.exec_driver_sql(
             "SELECT key, status, attempts, claimed_by, last_error, remote_id, delivered_at FROM deliveries"
@@ -154,6 +159,8 @@ async def test_outbox_rows_of_one_insert_may_leave_different_columns_to_their_de
     assert [tuple(r) for r in rows] == [
         ("claimed", "sending", 1, "worker-1", None, None, None),
         ("plain", "pending", 0, None, None, None, None),
+        ("planned-0", "pending", 0, None, None, None, None),
+        ("planned-1", "pending", 1, None, None, None, None),
     ]
 
 
