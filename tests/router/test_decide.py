@@ -62,6 +62,26 @@ def test_tried_explains_matches_and_misses() -> None:
     assert "text: 'vpn' matches '\\\\bvpn\\\\b'" in matched.reason
 
 
+def test_each_message_keeps_its_own_explanation_when_rules_reuse_their_attempts() -> None:
+    """Rules keep the attempt they recorded for a verdict they saw before: messages that differ
+    must still each get their own reason, and a message seen again the same one as before."""
+    prefix = {"name": "p", "when": {"phone_prefix": "+36"}, "set": {"queue": "hu"}}
+    word = {"name": "w", "when": {"text": r"(?i)printer|scanner"}, "set": {"queue": "hw"}}
+    config = rules(TELEGRAM, prefix, word)
+    seen = {}
+    for _ in range(3):
+        for channel, text in ((Channel.EMAIL, "the printer jams"), (Channel.PORTAL, "the scanner jams"),
+                              (Channel.EMAIL, "nothing to see")):
+            draft = dataclasses.replace(make_draft(text=text), channel=channel)
+            tried = decide(draft, config, now=MONDAY_10_UTC).tried
+            assert tried[0].reason == f"channel: {channel.value!r} not in 'telegram'"
+            assert tried[1].reason == "phone_prefix: requester has no phone number, wanted '+36'"
+            assert seen.setdefault((channel, text), tried) == tried
+    assert seen[(Channel.EMAIL, "the printer jams")][2].reason == "text: 'printer' matches '(?i)printer|scanner'"
+    assert seen[(Channel.PORTAL, "the scanner jams")][2].reason == "text: 'scanner' matches '(?i)printer|scanner'"
+    assert seen[(Channel.EMAIL, "nothing to see")][2] == Attempt("w", False, "text: no match for '(?i)printer|scanner'")
+
+
 def test_missing_facts_are_named_in_the_reason() -> None:
     config = rules({"name": "p", "when": {"phone_prefix": "+36"}, "set": {"queue": "hu"}})
     [attempt] = decide(make_draft(), config, now=MONDAY_10_UTC).tried
