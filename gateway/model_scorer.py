@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import chain, pairwise, repeat
+from itertools import chain, repeat
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -44,9 +44,11 @@ except ImportError:  # pragma: no cover - another scipy: the plain pipeline is u
 from router.classifier import Classifier
 
 WORD_CACHE_SIZE = 50_000
-"""Distinct words whose columns are kept; the cache is emptied when full. About 430 bytes a word (two small
-arrays), so about 21 MB when full: a desk's working vocabulary fits, and the gateway stays well under its
-memory budget however many one-off words (references, numbers) arrive."""
+"""Distinct words whose columns are kept; the cache is emptied when full. A word costs its entry (about 100 bytes
+with its text) and 16 bytes for each n-gram of it the model knows (about 20 in a common word), the tables up to
+half as much again while they have room to spare: at most about 30 MB when full. A desk's working vocabulary
+fits, and the gateway stays well under its memory budget however many one-off words (references, numbers)
+arrive."""
 MANY_CHARACTERS = 256
 """New words of this many characters in all, and more, are looked up together with array operations (`_GramTrie`
 for `char_wb` n-grams): their fixed cost is less than looking up that many n-grams one by one, not fewer."""
@@ -100,8 +102,9 @@ class _Vectorizer:
         get = self.vocabulary.get
         return [column for gram in self.analyze(text) if (column := get(gram)) is not None]
 
-    def word_columns(self, words: Sequence[str]) -> list[np.ndarray]:
-        """`columns` of each already preprocessed word (`per_word` vectorizers only).
+    def word_columns(self, words: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """`columns` of each already preprocessed word (`per_word` vectorizers only), one word after the other,
+        and where each word's columns start: word i's are `columns[starts[i]:starts[i + 1]]`.
 
         A batch's new words (references, numbers, names) all at once, when there are many of them: `char_wb`
         n-grams found by walking a trie, word tokens looked up by one `map`, then sorted out by array operations
@@ -109,19 +112,18 @@ class _Vectorizer:
         """
         if sum(map(len, words)) < MANY_CHARACTERS:
             get = self.vocabulary.get
-            return [np.array([column for gram in self._grams(word) if (column := get(gram)) is not None],
-                             dtype=np.int64) for word in words]
+            each = [[column for gram in self._grams(word) if (column := get(gram)) is not None] for word in words]
+            return (np.fromiter(chain.from_iterable(each), dtype=np.int64, count=sum(map(len, each))),
+                    _indptr(list(map(len, each))))
         if self._trie is not None:
-            columns, starts = self._trie.columns(words)
-        else:
-            tokens = list(map(self.tokenize, words))  # the "word" analyzer's `_grams`
-            found = np.fromiter(map(self.vocabulary.get, chain.from_iterable(tokens), repeat(-1)), dtype=np.int64,
-                                count=sum(map(len, tokens)))
-            known = found >= 0
-            known_before = np.zeros(len(found) + 1, dtype=np.int64)  # known tokens before each token
-            known.cumsum(out=known_before[1:])
-            columns, starts = found[known], known_before[_indptr(list(map(len, tokens)))].tolist()  # each word's
-        return [columns[start:end] for start, end in pairwise(starts)]
+            return self._trie.columns(words)
+        tokens = list(map(self.tokenize, words))  # the "word" analyzer's `_grams`
+        found = np.fromiter(map(self.vocabulary.get, chain.from_iterable(tokens), repeat(-1)), dtype=np.int64,
+                            count=sum(map(len, tokens)))
+        known = found >= 0
+        known_before = np.zeros(len(found) + 1, dtype=np.int64)  # known tokens before each token
+        known.cumsum(out=known_before[1:])
+        return found[known], known_before[_indptr(list(map(len, tokens)))]
 
     def _grams(self, word: str) -> list[str]:
         """The word's n-grams, repeats included."""
@@ -200,7 +202,7 @@ class _GramTrie:
         for gram, column in vocabulary.items():
             self.column[node[gram]] = column
 
-    def columns(self, words: Sequence[str]) -> tuple[np.ndarray, list[int]]:
+    def columns(self, words: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """The columns of every known n-gram of each word, repeats included, one word after the other, and where
         each word's columns start: word i's are `[starts[i]:starts[i + 1]]`.
 
@@ -233,7 +235,7 @@ class _GramTrie:
             found_columns.append(columns[counted])
         owned = np.concatenate([_NO_COLUMNS, *found_owners])
         columns = np.concatenate([_NO_COLUMNS, *found_columns])[np.argsort(owned, kind="stable")]
-        return columns, _indptr(np.bincount(owned, minlength=len(words))).tolist()
+        return columns, _indptr(np.bincount(owned, minlength=len(words)))
 
 
 class Rows(NamedTuple):
@@ -289,15 +291,19 @@ class _WordCounts(_Counts):
 
     A text is split into words, numbered within the batch, and that is all the
     Python a word occurrence costs: a first product (by the identity) adds up
-    repeated words, a second one per vectorizer turns the words' counts into
-    n-gram counts, from each word's columns kept in the cache.
+    repeated words, whose batch numbers are then turned into the numbers of a
+    table of known words; a second product per vectorizer turns the words'
+    counts into n-gram counts, from the table's rows of that vectorizer's
+    columns. Only the words the table lacks are looked at one by one.
     """
 
     def __init__(self, vectorizers: Sequence[_Vectorizer]) -> None:
         super().__init__(vectorizers)
         self.lowercase = vectorizers[0].lowercase
-        self._cache: dict[str, tuple[np.ndarray, ...]] = {}
-        """A word's columns in each vectorizer, repeats included (the product adds them up)."""
+        self._known: dict[str, int] = {}
+        """Each known word's row in the tables."""
+        self._tables = [_WordTable() for _ in vectorizers]
+        """Per vectorizer, each known word's columns, repeats included (the product adds them up)."""
 
     def __call__(self, texts: Sequence[str]) -> list[Rows]:
         split = [text.lower().split() for text in texts] if self.lowercase else [text.split() for text in texts]
@@ -309,24 +315,66 @@ class _WordCounts(_Counts):
         identity = Rows(np.arange(distinct + 1, dtype=np.int64), np.arange(distinct, dtype=np.int64),
                         np.ones(distinct))
         counts = _product(Rows(occurrences, numbers, np.ones(len(numbers))), identity, distinct)
-        matrices = []
-        for vectorizer, columns in zip(self.vectorizers, self._columns(list(words)), strict=True):
-            indices = np.concatenate(columns) if columns else _NO_COLUMNS
-            word_grams = Rows(_indptr(list(map(len, columns))), indices, np.ones(len(indices)))
-            matrices.append(_product(counts, word_grams, vectorizer.size))
-        return matrices
+        rows = self._rows(list(words))
+        counts = Rows(counts.indptr, rows[counts.indices], counts.data)
+        return [_product(counts, table.rows(), vectorizer.size)
+                for vectorizer, table in zip(self.vectorizers, self._tables, strict=True)]
 
-    def _columns(self, words: list[str]) -> list[tuple[np.ndarray, ...]]:
-        """Per vectorizer, each word's columns; the words the cache lacks are computed first, all together."""
-        cache = self._cache
-        new = [word for word in words if word not in cache]
+    def _rows(self, words: list[str]) -> np.ndarray:
+        """Each word's row in the tables; the words they lack are looked up first, all together."""
+        known = self._known
+        new = [word for word in words if word not in known]
         if new:
-            if len(cache) + len(new) > WORD_CACHE_SIZE:
-                cache.clear()
+            if len(known) + len(new) > WORD_CACHE_SIZE:
+                known.clear()
+                for table in self._tables:
+                    table.clear()
                 new = words
-            learned = [vectorizer.word_columns(new) for vectorizer in self.vectorizers]
-            cache.update(zip(new, zip(*learned, strict=True), strict=True))
-        return list(zip(*map(cache.__getitem__, words), strict=True)) or [()] * len(self.vectorizers)
+            for vectorizer, table in zip(self.vectorizers, self._tables, strict=True):
+                table.append(*vectorizer.word_columns(new))
+            known.update(zip(new, range(len(known), len(known) + len(new)), strict=True))
+        return np.fromiter(map(known.__getitem__, words), dtype=np.int64, count=len(words))
+
+
+class _WordTable:
+    """Known words' columns in one vectorizer: CSR rows (a row per word, all values 1) that grow at the end.
+
+    The arrays keep room to spare and grow by half when full, so adding a
+    batch's new words mostly copies only them, and `rows` is a view, not a copy.
+    """
+
+    def __init__(self) -> None:
+        self._indptr = np.zeros(1024, dtype=np.int64)
+        self._indices = np.zeros(16_384, dtype=np.int64)
+        self._ones = np.ones(16_384)
+        self._words = 0
+
+    def append(self, columns: np.ndarray, starts: np.ndarray) -> None:
+        """Rows for more words: word i's columns are `columns[starts[i]:starts[i + 1]]` (starts[0] is 0)."""
+        words, filled = self._words, int(self._indptr[self._words])
+        end, filled_end = words + len(starts) - 1, filled + len(columns)
+        if end + 1 > len(self._indptr):
+            self._indptr = _grown(self._indptr, end + 1, 0)
+        if filled_end > len(self._indices):
+            self._indices = _grown(self._indices, filled_end, 0)
+            self._ones = _grown(self._ones, filled_end, 1.0)
+        self._indptr[words:end + 1] = starts + filled
+        self._indices[filled:filled_end] = columns
+        self._words = end
+
+    def rows(self) -> Rows:
+        filled = int(self._indptr[self._words])
+        return Rows(self._indptr[:self._words + 1], self._indices[:filled], self._ones[:filled])
+
+    def clear(self) -> None:
+        self._words = 0
+
+
+def _grown(array: np.ndarray, needed: int, fill: float) -> np.ndarray:
+    """A copy of `array` with room for at least `needed` values, half as long again at least; new values `fill`."""
+    grown = np.full(max(needed, len(array) + len(array) // 2), fill, dtype=array.dtype)
+    grown[:len(array)] = array
+    return grown
 
 
 def _indptr(lengths: Sequence[int] | np.ndarray) -> np.ndarray:

@@ -321,8 +321,32 @@ def test_the_fast_scorer_gives_the_pipelines_probabilities(model_file, monkeypat
         draft = make_draft(subject=example.subject, text=example.text, category_hint=example.portal_category)
         assert fast.predict(draft) == pytest.approx(model.predict(draft), abs=1e-12)
     assert type(fast.scorer.counts).__name__ == "_WordCounts"  # the per-word path, not the analyzer's
-    assert len(fast.scorer.counts._cache) <= 50 + max(len(t.split()) for t in texts)  # type: ignore[attr-defined]
+    assert len(fast.scorer.counts._known) <= 50 + max(len(t.split()) for t in texts)  # type: ignore[attr-defined]
     assert FastScorer.compile(model.pipeline, probes=["x"]) is not None
+
+
+def test_the_fast_scorer_keeps_thousands_of_new_words_without_losing_one(model_file):
+    """The tables of known words grow past their first room (1,024 words, 16,384 columns) while batches
+    bring new words, and words learned long before are read back from them as they were."""
+    import numpy as np
+
+    from gateway.model_scorer import FastClassifier
+    from router.classifier import Classifier
+
+    model = Classifier.load(model_file)
+    fast = FastClassifier.wrap(model)
+    assert fast.scorer is not None
+    texts = [f"Printer ref-{n:05d}x, számla {n * 7919} VPN{n} jelszó" for n in range(2_000)]
+    for start in range(0, len(texts), 64):
+        batch = texts[start:start + 64]
+        assert np.allclose(fast.scorer.probabilities_many(batch), model.pipeline.predict_proba(batch),
+                           rtol=0.0, atol=1e-12)
+    counts = fast.scorer.counts
+    assert len(counts._known) > 5_000  # type: ignore[attr-defined]
+    chars = counts._tables[1].rows()  # type: ignore[attr-defined]
+    assert len(chars.indptr) > 1_025 and len(chars.indices) > 16_384
+    again = texts[:64] + texts[-64:]
+    assert np.allclose(fast.scorer.probabilities_many(again), model.pipeline.predict_proba(again), rtol=0.0, atol=1e-12)
 
 
 def test_the_fast_scorer_handles_two_labels_and_refuses_other_pipelines():
