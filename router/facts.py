@@ -45,15 +45,11 @@ class MessageFacts:
     Tuples hold every value a condition may match."""
 
     def __init__(self, draft: MessageDraft, now: datetime) -> None:
+        """Facts of `draft` as decided at `now` (a naive `now` is taken as UTC)."""
         self._draft = draft
         self.channel: str = draft.channel.value
         self.transport: str = draft.transport.value
         self.moment: datetime = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
-
-    @classmethod
-    def from_draft(cls, draft: MessageDraft, now: datetime) -> MessageFacts:
-        """Facts of `draft` as decided at `now` (a naive `now` is taken as UTC)."""
-        return cls(draft, now)
 
     @_computed_once
     def recipients(self) -> tuple[str, ...]:

@@ -165,7 +165,7 @@ def test_keywords_match_exactly_when_their_pattern_does(text, keywords):
     from router.text import keyword_pattern
 
     condition = Keywords("keywords", tuple(keywords))
-    facts = MessageFacts.from_draft(make_draft(subject="", text=text), MONDAY_10_UTC)
+    facts = MessageFacts(make_draft(subject="", text=text), MONDAY_10_UTC)
     expected = keyword_pattern(tuple(keywords)).search(facts.searchable_text) is not None
     assert condition.test(facts).matched is expected
 
