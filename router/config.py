@@ -74,7 +74,7 @@ class Rule:
         order = sorted(range(len(self.when)), key=lambda i: cost(self.when[i]))
         object.__setattr__(self, "_order", tuple(order))
         # Most rules have one condition, whose own verdict says it all.
-        object.__setattr__(self, "_check", self.when[0].test if len(self.when) == 1 else self.test)
+        object.__setattr__(self, "_check", self.when[0].test if len(self.when) == 1 else self._every)
         object.__setattr__(self, "_attempts", {})
 
     @property
@@ -101,8 +101,10 @@ class Rule:
 
     def test(self, facts: MessageFacts) -> Verdict:
         """Yes or no, with the reason: every condition's on a match, the first failing one's otherwise."""
-        if len(self.when) == 1:
-            return self.when[0].test(facts)
+        return self._check(facts)
+
+    def _every(self, facts: MessageFacts) -> Verdict:
+        """`test` of a rule with no condition or several."""
         reasons: dict[int, str] = {}
         for index in self._order:
             verdict = self.when[index].test(facts)
