@@ -40,6 +40,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+
+from routing_bench import RULES, WEBHOOK_SECRET, train_model  # noqa: E402
+
 TOKEN = "bench-portal-token-0123456789"
 LUA = """
 wrk.method = "POST"
@@ -164,8 +167,6 @@ def write_config(path: Path, port: int, url: str, synchronous: str, routed: bool
         f'[smtp]\nenabled = false\n[logging]\nlevel = "WARNING"\n[router]\ndefault_queue = "general"\n'
     )
     if routed:
-        from routing_bench import RULES, train_model
-
         model = train_model(path.parent)
         text += (
             f"rules = {toml_value(RULES)}\n"
@@ -204,7 +205,7 @@ def main() -> int:
         url = args.pg or f"sqlite+aiosqlite:///{work / (name + '.db')}"
         write_config(work / f"{name}.toml", ports[name], url, args.sqlite_synchronous, name == "routed")
     env = {**os.environ, "GATEWAY_PORTAL_TOKEN": TOKEN, "GATEWAY_API_TOKEN": "bench-api-token",
-           "BENCH_SECRET": "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+           "BENCH_SECRET": WEBHOOK_SECRET}
     py = sys.executable
     gateways = {
         name: subprocess.Popen([py, "-m", "gateway", "--config", str(work / f"{name}.toml"), "run"], cwd=ROOT,

@@ -66,6 +66,8 @@ RULES: list[dict[str, Any]] = [
 ]
 
 
+WEBHOOK_SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+"""BENCH_SECRET, the secret of the routed variants' webhook destination (nothing is sent to it)."""
 SECRETS = Secrets(api_token="bench-api", portal_token="bench-portal", phone_secret="whsec_" + "QmVuY2hTZWNyZXQ=")
 
 
@@ -108,10 +110,10 @@ def variant_config(name: str, work: Path) -> Any:
     return parse_config(data, base_dir=work)
 
 
-async def one_round(gateway: Gateway, tasks: int, per_task: int) -> tuple[float, float]:
+async def one_round(gateway: Gateway, tasks: int, per_task: int, serial: int = 0) -> tuple[float, float]:
     """(records per second, CPU seconds per record of the whole process: loop and SQLite threads)
-    for `tasks` concurrent callers of the intake function."""
-    bodies = [payload(i) for i in range(tasks * per_task)]  # made before the clock starts
+    for `tasks` concurrent callers of the intake function; the records' serial numbers start at `serial`."""
+    bodies = [payload(serial + i) for i in range(tasks * per_task)]  # made before the clock starts
 
     async def caller(first: int) -> None:
         for body in bodies[first : first + per_task]:
@@ -146,7 +148,7 @@ async def main() -> int:
     names += ["rules", "model", "outbox"] if args.parts else []
     work = Path(tempfile.mkdtemp(prefix="gw-routing-bench-"))
     train_model(work)
-    os.environ.setdefault("BENCH_SECRET", "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    os.environ.setdefault("BENCH_SECRET", WEBHOOK_SECRET)
     gateways = {name: Gateway(variant_config(name, work), SECRETS) for name in names}
     rates: dict[str, list[float]] = {name: [] for name in names}
     cpus: dict[str, list[float]] = {name: [] for name in names}

@@ -28,14 +28,17 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+
+from routing_bench import SECRETS, WEBHOOK_SECRET, one_round, train_model, variant_config  # noqa: E402
+
+from gateway.app import Gateway  # noqa: E402
+from gateway.cli import tune_garbage_collector  # noqa: E402
 
 VARIANTS = ("plain", "rules", "model", "outbox", "routed+outbox")
 WARM_UP = 640
@@ -44,32 +47,14 @@ CALLERS = 64
 
 async def child(variant: str, records: int, work: Path) -> None:
     """Runs inside callgrind: warm up, zero the counters, intake `records` records, dump the counters."""
-    from routing_bench import SECRETS, payload, variant_config
-
-    from gateway.app import Gateway
-    from gateway.cli import tune_garbage_collector
-    from normalize.raw import RawInbound
-
     gateway = Gateway(variant_config(variant, work), SECRETS)
     await gateway.start()
     tune_garbage_collector()
-
-    async def intake(count: int, first: int) -> None:
-        bodies = [payload(first + i) for i in range(count)]
-
-        async def caller(start: int) -> None:
-            for body in bodies[start::CALLERS]:
-                raw = RawInbound("portal", "http", f"portal:{uuid.uuid4()}", datetime.now(UTC), body)
-                result = await gateway.intake(raw)
-                assert result.ticket_id is not None
-
-        await asyncio.gather(*(caller(i) for i in range(CALLERS)))
-
     try:
-        await intake(WARM_UP, 0)
+        await one_round(gateway, CALLERS, WARM_UP // CALLERS)
         pid = str(os.getpid())
         subprocess.run(["callgrind_control", "-z", pid], check=True, capture_output=True)
-        await intake(records, 1_000_000)
+        await one_round(gateway, CALLERS, records // CALLERS, serial=1_000_000)  # words the warm-up did not bring
         subprocess.run(["callgrind_control", "-d", pid], check=True, capture_output=True)
     finally:
         await gateway.stop()
@@ -78,7 +63,7 @@ async def child(variant: str, records: int, work: Path) -> None:
 def count(variant: str, records: int, work: Path) -> float:
     """Instructions per record of one variant, from the dump its child wrote."""
     out = Path(tempfile.mkdtemp(prefix="callgrind-", dir=work))
-    env = {**os.environ, "BENCH_SECRET": "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+    env = {**os.environ, "BENCH_SECRET": WEBHOOK_SECRET}
     subprocess.run(
         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/cg.%p", sys.executable, __file__,
          "--child", variant, "--records", str(records), "--work", str(work)],
@@ -106,8 +91,8 @@ def main() -> int:
     if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
         print("needs valgrind: apt-get install valgrind", file=sys.stderr)
         return 2
-    from routing_bench import train_model
-
+    if args.records <= 0 or args.records % CALLERS:
+        parser.error(f"--records must be a positive multiple of {CALLERS} (one share per caller)")
     names = args.variants.split(",")
     if names[0] != "plain":
         names.insert(0, "plain")
