@@ -154,6 +154,7 @@ class Outbox:
         self._store = store
         self._relaxed = relaxed
         self._owns_store = owns_store
+        self._as_due = reader(deliveries, ["due_at"], store.dialect)  # the column's type reads min() too
 
     async def close(self) -> None:
         if self._owns_store:
@@ -241,7 +242,7 @@ class Outbox:
         [rows] = await self._read(lambda: self._store._fetch((sql, [*destinations, time_value(self.dialect, now)])))
         if not rows:
             return None
-        [due] = reader(deliveries, ["due_at"], self.dialect)(rows[0])  # the column's type reads min() too
+        [due] = self._as_due(rows[0])
         return due  # type: ignore[no-any-return]
 
     async def finish(self, worker: str, outcomes: Sequence[DeliveryOutcome], now: datetime) -> int:

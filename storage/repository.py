@@ -334,6 +334,8 @@ class Store:
         self.engine = engine
         self._sqlite_synchronous = sqlite_synchronous.upper()
         self._outbox_listeners: list[Callable[[Sequence[dict[str, Any]]], None]] = []
+        self._as_ticket = reader(tickets, _TICKET_COLUMNS, self.dialect)
+        self._as_message = reader(messages, _MESSAGE_COLUMNS, self.dialect)
 
     def add_outbox_listener(self, listener: Callable[[Sequence[dict[str, Any]]], None]) -> None:
         """Call `listener` with the rows after every commit that wrote deliveries (the dispatcher wakes on it)."""
@@ -471,14 +473,12 @@ class Store:
             (f"SELECT {', '.join(_TICKET_COLUMNS)} FROM tickets WHERE id IN ({marks})", ids),
             (f"SELECT {', '.join(_MESSAGE_COLUMNS)} FROM messages WHERE ticket_id IN ({marks}) ORDER BY id", ids),
         )
-        as_ticket = reader(tickets, _TICKET_COLUMNS, self.dialect)
-        as_message = reader(messages, _MESSAGE_COLUMNS, self.dialect)
         found: dict[int, tuple[TicketRow, list[MessageRow]]] = {}
         for row in ticket_rows:
-            ticket = TicketRow(*as_ticket(row))
+            ticket = TicketRow(*self._as_ticket(row))
             found[ticket.id] = (ticket, [])
         for row in message_rows:
-            message = MessageRow(*as_message(row))
+            message = MessageRow(*self._as_message(row))
             if message.ticket_id in found:
                 found[message.ticket_id][1].append(message)
         return found
