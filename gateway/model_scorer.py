@@ -52,6 +52,10 @@ arrive."""
 MANY_CHARACTERS = 256
 """New words of this many characters in all, and more, are looked up together with array operations (`_GramTrie`
 for `char_wb` n-grams): their fixed cost is less than looking up that many n-grams one by one, not fewer."""
+LONGEST_HASHED = 256
+"""Words longer than this many characters are looked up by their text, not by hash (see `_WordHashes`)."""
+KEPT_POWERS = 1 << 18
+"""Powers of the word hash's base kept between batches (4 MB); a batch of more characters computes its own."""
 TOLERANCE = 1e-9
 DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 PROBES = (
@@ -66,6 +70,9 @@ PROBES = (
     "Login fails at https://intranet.example.org/sso/login?next=%2Fportal%2Ftickets%2Fnew&lang=de: password",
 )
 _NO_COLUMNS = np.zeros(0, dtype=np.int64)
+_VALUED = 0x3001
+"""Characters below this have their hash values in a table; every whitespace character is among them."""
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
 class _Vectorizer:
@@ -274,27 +281,146 @@ class _Counts:
         return matrices
 
 
-class _BatchWords(dict[str, int]):
-    """A batch's distinct words, numbered in order of first appearance.
+class _WordHashes:
+    """Finds a batch's words (as `str.split` does) and a 64-bit hash of each, with array operations.
 
-    `map(words.__getitem__, ...)` numbers every word of a batch at C speed; this
-    method, in Python, runs only once per distinct word.
+    Splitting a text and looking every word up in a dict costs about a
+    thousand instructions per word in Python; here a batch is one array of
+    code points. Each character gets a value (whitespace 0, every other
+    character a secret random value, drawn per process), and a word's hash is
+    the polynomial sum of its characters' values in a secret random odd base
+    modulo 2**64, read off one running sum of the whole batch. The secret
+    values leave nobody outside the process a way to write two words that
+    collide (two words made of two letters in Thue-Morse order, the known
+    attack on such sums, would need to be longer than `LONGEST_HASHED`); two
+    given words collide by chance with odds of about 2**-64.
     """
 
-    def __missing__(self, word: str) -> int:
-        number = self[word] = len(self)
-        return number
+    def __init__(self) -> None:
+        random = np.random.default_rng()
+        self._values = random.integers(1, 2**63, size=_VALUED + 1, dtype=np.uint64)
+        self._values[[code for code in range(_VALUED) if chr(code).isspace()]] = 0
+        self._seed = random.integers(0, 2**63, size=1, dtype=np.uint64)
+        base = int(random.integers(0, 2**62)) * 2 + 1
+        inverse = base  # Newton's iteration: each step doubles the bits of base * inverse == 1 (mod 2**64)
+        for _ in range(6):
+            inverse = inverse * (2 - base * inverse) % 2**64
+        self._base, self._inverse = base, inverse
+        self._powers = self._inverse_powers = np.zeros(0, dtype=np.uint64)
+
+    def __call__(self, texts: Sequence[str]) -> tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The texts joined by line breaks; where each word starts and ends in it; its hash; and where each
+        text's words start among all (text i's are `[words[i]:words[i + 1]]`)."""
+        joined = "\n".join(texts)
+        codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        values = np.take(self._values, codes, mode="clip")
+        if len(codes) and codes.max() >= _VALUED:  # beyond the table (CJK, emoji): a value computed from the code
+            beyond = codes >= _VALUED
+            values[beyond] = _mixed(codes[beyond] ^ self._seed)
+        space = np.ones(len(codes) + 2, dtype=bool)
+        np.equal(values, 0, out=space[1:-1])
+        edges = np.flatnonzero(space[1:] != space[:-1])  # a word's start, then its end, and so on
+        starts, ends = edges[0::2], edges[1::2]
+        powers, inverse_powers = self._powers_for(len(codes))
+        sums = np.empty(len(codes) + 1, dtype=np.uint64)
+        sums[0] = 0
+        np.multiply(values, powers, out=values)
+        np.cumsum(values, out=sums[1:])
+        hashes = (sums[ends] - sums[starts]) * inverse_powers[starts]
+        text_starts = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + 1
+        text_starts = _indptr(text_starts)
+        return joined, starts, ends, hashes, np.searchsorted(starts, text_starts)
+
+    def _powers_for(self, length: int) -> tuple[np.ndarray, np.ndarray]:
+        """The base's powers 0 to length - 1, and its inverse's; kept for batches up to `KEPT_POWERS` long."""
+        if len(self._powers) >= length:
+            return self._powers[:length], self._inverse_powers[:length]
+        size = max(length, min(2 * len(self._powers), KEPT_POWERS), 4096)
+        powers, inverse_powers = _powers(self._base, size), _powers(self._inverse, size)
+        if size <= KEPT_POWERS:
+            self._powers, self._inverse_powers = powers, inverse_powers
+        return powers[:length], inverse_powers[:length]
+
+
+def _powers(base: int, count: int) -> np.ndarray:
+    powers = np.full(count, base, dtype=np.uint64)
+    powers[0] = 1
+    return np.cumprod(powers, out=powers)
+
+
+def _mixed(codes: np.ndarray) -> np.ndarray:
+    """splitmix64's finalizer: a value for each (seeded) code point, never 0 (0 is whitespace)."""
+    x = codes.astype(np.uint64)
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+    return x | np.uint64(1)
+
+
+class _HashIndex:
+    """Word hash to row of the word tables: open addressing in two arrays, looked up for a whole batch at once.
+
+    Twice as many slots as the word cache holds keep most lookups to one probe.
+    """
+
+    def __init__(self, words: int) -> None:
+        self._bits = max(10, (2 * words - 1).bit_length())
+        self._mask = (1 << self._bits) - 1
+        self._shift = np.uint64(64 - self._bits)
+        self._hashes = np.zeros(1 << self._bits, dtype=np.uint64)
+        self._rows = np.full(1 << self._bits, -1, dtype=np.int64)
+        self._count = 0
+
+    def _slots(self, hashes: np.ndarray) -> np.ndarray:
+        return ((hashes * _GOLDEN) >> self._shift).astype(np.int64)  # the hash's best-mixed bits
+
+    def look_up(self, hashes: np.ndarray) -> np.ndarray:
+        """Each hash's row, -1 for a hash not indexed."""
+        rows = np.full(len(hashes), -1, dtype=np.int64)
+        pending, slots = np.arange(len(hashes)), self._slots(hashes)
+        while len(pending):
+            stored = self._rows[slots]
+            occupied = stored >= 0
+            hit = occupied & (self._hashes[slots] == hashes)
+            rows[pending[hit]] = stored[hit]
+            further = occupied & ~hit
+            pending, slots, hashes = pending[further], (slots[further] + 1) & self._mask, hashes[further]
+        return rows
+
+    def add(self, hashes: np.ndarray, rows: np.ndarray) -> None:
+        """Indexes new words (their hashes not indexed yet), while at most half the slots are taken."""
+        hashes, first = np.unique(hashes, return_index=True)  # a word the batch repeats, once
+        room = max(0, len(self._rows) // 2 - self._count)
+        hashes, rows = hashes[:room], rows[first][:room]
+        self._count += len(hashes)
+        slots = self._slots(hashes)
+        while len(slots):
+            free = np.flatnonzero(self._rows[slots] < 0)
+            taken, first = np.unique(slots[free], return_index=True)  # of those wanting one free slot, the first
+            placed = free[first]
+            self._hashes[taken], self._rows[taken] = hashes[placed], rows[placed]
+            left = np.ones(len(slots), dtype=bool)
+            left[placed] = False
+            hashes, rows, slots = hashes[left], rows[left], (slots[left] + 1) & self._mask
+
+    def clear(self) -> None:
+        self._rows.fill(-1)
+        self._count = 0
 
 
 class _WordCounts(_Counts):
     """Counts when no n-gram crosses a word: (texts x words) times (words x columns), sparse products.
 
-    A text is split into words, numbered within the batch, and that is all the
-    Python a word occurrence costs: a first product (by the identity) adds up
-    repeated words, whose batch numbers are then turned into the numbers of a
-    table of known words; a second product per vectorizer turns the words'
-    counts into n-gram counts, from the table's rows of that vectorizer's
-    columns. Only the words the table lacks are looked at one by one.
+    The batch's words are found and hashed with array operations
+    (`_WordHashes`), and their hashes give the rows of a table of known words
+    (`_HashIndex`). A first product (by the identity) adds up repeated words,
+    and a second product per vectorizer turns the words' counts into n-gram
+    counts, from the table's rows of that vectorizer's columns. Only the words
+    the index lacks are cut out of the text as strings and looked at one by
+    one: new words, and words longer than `LONGEST_HASHED`, which are always
+    looked up by their text.
     """
 
     def __init__(self, vectorizers: Sequence[_Vectorizer]) -> None:
@@ -304,36 +430,61 @@ class _WordCounts(_Counts):
         """Each known word's row in the tables."""
         self._tables = [_WordTable() for _ in vectorizers]
         """Per vectorizer, each known word's columns, repeats included (the product adds them up)."""
+        self._hashes = _WordHashes()
+        self._index = _HashIndex(WORD_CACHE_SIZE)
+        self._identity = np.arange(1025, dtype=np.int64)
+        self._ones = np.ones(1024)
 
     def __call__(self, texts: Sequence[str]) -> list[Rows]:
-        split = [text.lower().split() for text in texts] if self.lowercase else [text.split() for text in texts]
-        words = _BatchWords()
-        occurrences = _indptr(list(map(len, split)))
-        numbers = np.fromiter(map(words.__getitem__, chain.from_iterable(split)), dtype=np.int64,
-                              count=int(occurrences[-1]))
-        distinct = len(words)
-        identity = Rows(np.arange(distinct + 1, dtype=np.int64), np.arange(distinct, dtype=np.int64),
-                        np.ones(distinct))
-        counts = _product(Rows(occurrences, numbers, np.ones(len(numbers))), identity, distinct)
-        rows = self._rows(list(words))
-        counts = Rows(counts.indptr, rows[counts.indices], counts.data)
+        lowered = [text.lower() for text in texts] if self.lowercase else texts
+        joined, starts, ends, hashes, occurrences = self._hashes(lowered)
+        rows = self._index.look_up(hashes)
+        long = np.flatnonzero(ends - starts > LONGEST_HASHED)
+        rows[long] = -1
+        missing = np.flatnonzero(rows < 0)
+        if len(missing):
+            rows = self._add(joined, starts, ends, hashes, rows, missing, long)
+        known = len(self._known)
+        if known + 1 > len(self._identity) or len(rows) > len(self._ones):
+            self._identity = np.arange(2 * max(known, len(rows)) + 1, dtype=np.int64)
+            self._ones = np.ones(len(self._identity) - 1)
+        counts = _product(Rows(occurrences, rows, self._ones[:len(rows)]),
+                          Rows(self._identity[:known + 1], self._identity[:known], self._ones[:known]), known)
         return [_product(counts, table.rows(), vectorizer.size)
                 for vectorizer, table in zip(self.vectorizers, self._tables, strict=True)]
 
-    def _rows(self, words: list[str]) -> np.ndarray:
-        """Each word's row in the tables; the words they lack are looked up first, all together."""
+    def _add(self, joined: str, starts: np.ndarray, ends: np.ndarray, hashes: np.ndarray, rows: np.ndarray,
+             missing: np.ndarray, long: np.ndarray) -> np.ndarray:
+        """`rows` with those of the missing words filled in, the words the tables lack added first, all together.
+
+        When they would overfill the cache, it is emptied and the whole batch's words are added again.
+        """
         known = self._known
-        new = [word for word in words if word not in known]
+        words = _cut(joined, starts[missing], ends[missing])
+        new = [word for word in dict.fromkeys(words) if word not in known]
+        if len(known) + len(new) > WORD_CACHE_SIZE:
+            known.clear()
+            for table in self._tables:
+                table.clear()
+            self._index.clear()
+            missing, rows = np.arange(len(rows)), np.full(len(rows), -1, dtype=np.int64)
+            words = _cut(joined, starts, ends)
+            new = list(dict.fromkeys(words))
+        first_new = len(known)
         if new:
-            if len(known) + len(new) > WORD_CACHE_SIZE:
-                known.clear()
-                for table in self._tables:
-                    table.clear()
-                new = words
             for vectorizer, table in zip(self.vectorizers, self._tables, strict=True):
                 table.append(*vectorizer.word_columns(new))
-            known.update(zip(new, range(len(known), len(known) + len(new)), strict=True))
-        return np.fromiter(map(known.__getitem__, words), dtype=np.int64, count=len(words))
+            known.update(zip(new, range(first_new, first_new + len(new)), strict=True))
+        rows[missing] = np.fromiter(map(known.__getitem__, words), dtype=np.int64, count=len(words))
+        indexed = np.ones(len(rows), dtype=bool)
+        indexed[long] = False
+        added = missing[(rows[missing] >= first_new) & indexed[missing]]
+        self._index.add(hashes[added], rows[added])
+        return rows
+
+
+def _cut(text: str, starts: np.ndarray, ends: np.ndarray) -> list[str]:
+    return list(map(text.__getitem__, map(slice, starts.tolist(), ends.tolist())))
 
 
 class _WordTable:

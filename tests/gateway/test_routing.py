@@ -325,6 +325,35 @@ def test_the_fast_scorer_gives_the_pipelines_probabilities(model_file, monkeypat
     assert FastScorer.compile(model.pipeline, probes=["x"]) is not None
 
 
+def test_the_fast_scorer_finds_the_words_str_split_finds(model_file):
+    """Words are found and hashed as arrays of code points, not by `str.split`: every Unicode whitespace
+    character separates words, characters past the hash table's (CJK, emoji, a lone surrogate) and words
+    too long to hash are words like any other, and texts are never joined into one another's words."""
+    import numpy as np
+
+    from gateway import model_scorer
+    from gateway.model_scorer import FastClassifier
+
+    spaces = [chr(code) for code in range(0x110000) if chr(code).isspace()]
+    assert max(map(ord, spaces)) < model_scorer._VALUED  # every whitespace character has its table value, 0
+    model = Classifier.load(model_file)
+    fast = FastClassifier.wrap(model)
+    assert fast.scorer is not None
+    known = ["vpn", "printer", "számla", "jelszó", "akun", "drucker"]  # words the model weighs
+    texts = [space.join(known[i % len(known)] for i in range(n, n + 4)) for n, space in enumerate(spaces)]
+    long_word = "vpn" * (model_scorer.LONGEST_HASHED // 3 + 1)
+    texts += [
+        "vpn", "", "printer", "   ", "számla\u3000打印机坏了 😀 vpn", "\ud800vpn printer\udfff", long_word,
+        f"{long_word} printer {long_word}", "ΣΊΣΥΦΟΣ vpn", "vpn" * 80, "x", "\n\nvpn\n\n",
+    ]
+    for round_ in range(2):  # the second time every word is read from the index, not learned
+        got = fast.scorer.probabilities_many(texts)
+        assert np.allclose(got, model.pipeline.predict_proba(texts), rtol=0.0, atol=1e-12), round_
+    alone = np.array([fast.scorer.probabilities(text) for text in texts])
+    assert np.allclose(alone, model.pipeline.predict_proba(texts), rtol=0.0, atol=1e-12)
+    assert long_word in fast.scorer.counts._known  # type: ignore[attr-defined]  # looked up by its text
+
+
 def test_the_fast_scorer_keeps_thousands_of_new_words_without_losing_one(model_file):
     """The tables of known words grow past their first room (1,024 words, 16,384 columns) while batches
     bring new words, and words learned long before are read back from them as they were."""
