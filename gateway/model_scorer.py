@@ -25,7 +25,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import chain, repeat
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -49,9 +48,6 @@ with its text) and 16 bytes for each n-gram of it the model knows (about 20 in a
 half as much again while they have room to spare: at most about 30 MB when full. A desk's working vocabulary
 fits, and the gateway stays well under its memory budget however many one-off words (references, numbers)
 arrive."""
-MANY_CHARACTERS = 256
-"""New words of this many characters in all, and more, are looked up together with array operations (`_GramTrie`
-for `char_wb` n-grams): their fixed cost is less than looking up that many n-grams one by one, not fewer."""
 LONGEST_HASHED = 256
 """Words longer than this many characters are looked up by their text, not by hash (see `_WordHashes`)."""
 KEPT_POWERS = 1 << 18
@@ -98,46 +94,12 @@ class _Vectorizer:
             )
         )
         self.analyze: Callable[[str], list[str]] = vectorizer.build_analyzer()
-        self.tokenize: Callable[[str], list[str]] = vectorizer.build_tokenizer()
         self._ones = np.ones(self.size)
-        self._trie: _GramTrie | None = None
-        if self.per_word and self.analyzer == "char_wb":
-            self._trie = _GramTrie(self.vocabulary, self.ngram_range)
 
     def columns(self, text: str) -> list[int]:
         """The column (among this vectorizer's) of every n-gram of the text it knows, repeats included."""
         get = self.vocabulary.get
         return [column for gram in self.analyze(text) if (column := get(gram)) is not None]
-
-    def word_columns(self, words: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """`columns` of each already preprocessed word (`per_word` vectorizers only), one word after the other,
-        and where each word's columns start: word i's are `columns[starts[i]:starts[i + 1]]`.
-
-        A batch's new words (references, numbers, names) all at once, when there are many of them: `char_wb`
-        n-grams found by walking a trie, word tokens looked up by one `map`, then sorted out by array operations
-        whose fixed cost only many words repay; a few words are looked up one by one.
-        """
-        if sum(map(len, words)) < MANY_CHARACTERS:
-            get = self.vocabulary.get
-            each = [[column for gram in self._grams(word) if (column := get(gram)) is not None] for word in words]
-            return (np.fromiter(chain.from_iterable(each), dtype=np.int64, count=sum(map(len, each))),
-                    _indptr(list(map(len, each))))
-        if self._trie is not None:
-            return self._trie.columns(words)
-        tokens = list(map(self.tokenize, words))  # the "word" analyzer's `_grams`
-        found = np.fromiter(map(self.vocabulary.get, chain.from_iterable(tokens), repeat(-1)), dtype=np.int64,
-                            count=sum(map(len, tokens)))
-        known = found >= 0
-        known_before = np.zeros(len(found) + 1, dtype=np.int64)  # known tokens before each token
-        known.cumsum(out=known_before[1:])
-        return found[known], known_before[_indptr(list(map(len, tokens)))]
-
-    def _grams(self, word: str) -> list[str]:
-        """The word's n-grams, repeats included."""
-        if self.analyzer == "word":
-            return self.tokenize(word)
-        padded = f" {word} "
-        return [padded[cut] for cut in _char_wb_cuts(len(padded), self.ngram_range)]
 
     def scores(self, counts: Rows, weights: np.ndarray) -> np.ndarray:
         """This vectorizer's TF-IDF of the counts (sublinear TF, IDF, each row normalized) times its
@@ -164,17 +126,6 @@ class _Vectorizer:
             lengths[lengths == 0.0] = 1.0
             scores /= lengths[:, np.newaxis]
         return scores
-
-
-@functools.lru_cache(maxsize=1024)
-def _char_wb_cuts(length: int, ngram_range: tuple[int, int]) -> tuple[slice, ...]:
-    """Where scikit-learn's `_char_wb_ngrams` cuts a word padded with a space to this length: every n-gram,
-    shortest first, a word shorter than n counted once, whole. Only for words shorter than `MANY_CHARACTERS`
-    (longer ones are `_GramTrie`'s), so a few lengths."""
-    low, high = ngram_range
-    cuts = tuple(slice(start, start + n) for n in range(low, min(high, length - 1) + 1)
-                 for start in range(length - n + 1))
-    return (*cuts, slice(0, length)) if high >= length else cuts
 
 
 class _GramTrie:
@@ -281,13 +232,38 @@ class _Counts:
         return matrices
 
 
+class _Spans(NamedTuple):
+    """A string as code points, with what the hash of any piece of it is read from in two array operations."""
+
+    codes: np.ndarray
+    sums: np.ndarray
+    """Running sums of each character's value times the base to the power of its position."""
+    inverse_powers: np.ndarray
+
+    def hashes(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """The hash of each piece `[starts[i]:ends[i]]`: its characters' values times the base's powers 0, 1, ..."""
+        return (self.sums[ends] - self.sums[starts]) * self.inverse_powers[starts]
+
+
+class _Words(NamedTuple):
+    """A batch of texts joined by line breaks (one before the first and after the last too), and its words."""
+
+    joined: str
+    spans: _Spans
+    starts: np.ndarray
+    ends: np.ndarray
+    hashes: np.ndarray
+    texts: np.ndarray
+    """Where each text's words start among all: text i's are `[texts[i]:texts[i + 1]]`."""
+
+
 class _WordHashes:
-    """Finds a batch's words (as `str.split` does) and a 64-bit hash of each, with array operations.
+    """Finds a batch's words (as `str.split` does) and 64-bit hashes of them and their pieces, with array operations.
 
     Splitting a text and looking every word up in a dict costs about a
     thousand instructions per word in Python; here a batch is one array of
     code points. Each character gets a value (whitespace 0, every other
-    character a secret random value, drawn per process), and a word's hash is
+    character a secret random value, drawn per process), and a piece's hash is
     the polynomial sum of its characters' values in a secret random odd base
     modulo 2**64, read off one running sum of the whole batch. The secret
     values leave nobody outside the process a way to write two words that
@@ -308,28 +284,34 @@ class _WordHashes:
         self._base, self._inverse = base, inverse
         self._powers = self._inverse_powers = np.zeros(0, dtype=np.uint64)
 
-    def __call__(self, texts: Sequence[str]) -> tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """The texts joined by line breaks; where each word starts and ends in it; its hash; and where each
-        text's words start among all (text i's are `[words[i]:words[i + 1]]`)."""
-        joined = "\n".join(texts)
-        codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    def words(self, texts: Sequence[str]) -> _Words:
+        joined = "\n" + "\n".join(texts) + "\n"
+        spans = self.spans(joined)
+        space = np.ones(len(spans.codes) + 1, dtype=bool)
+        np.equal(spans.sums[1:], spans.sums[:-1], out=space[1:])  # a value of 0 added nothing
+        edges = np.flatnonzero(space[1:] != space[:-1])  # a word's start, then its end, and so on
+        starts, ends = edges[0::2], edges[1::2]
+        text_starts = _indptr(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + 1)
+        return _Words(joined, spans, starts, ends, spans.hashes(starts, ends), np.searchsorted(starts, text_starts))
+
+    def spans(self, text: str) -> _Spans:
+        codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
         values = np.take(self._values, codes, mode="clip")
         if len(codes) and codes.max() >= _VALUED:  # beyond the table (CJK, emoji): a value computed from the code
             beyond = codes >= _VALUED
             values[beyond] = _mixed(codes[beyond] ^ self._seed)
-        space = np.ones(len(codes) + 2, dtype=bool)
-        np.equal(values, 0, out=space[1:-1])
-        edges = np.flatnonzero(space[1:] != space[:-1])  # a word's start, then its end, and so on
-        starts, ends = edges[0::2], edges[1::2]
-        powers, inverse_powers = self._powers_for(len(codes))
+        powers, inverse_powers = self._powers_for(len(codes) + 1)
         sums = np.empty(len(codes) + 1, dtype=np.uint64)
         sums[0] = 0
-        np.multiply(values, powers, out=values)
+        np.multiply(values, powers[:-1], out=values)
         np.cumsum(values, out=sums[1:])
-        hashes = (sums[ends] - sums[starts]) * inverse_powers[starts]
-        text_starts = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + 1
-        text_starts = _indptr(text_starts)
-        return joined, starts, ends, hashes, np.searchsorted(starts, text_starts)
+        return _Spans(codes, sums, inverse_powers)
+
+    def strings(self, strings: Sequence[str]) -> np.ndarray:
+        """The hash of each string."""
+        spans = self.spans("".join(strings))
+        starts = _indptr(np.fromiter(map(len, strings), dtype=np.int64, count=len(strings)))
+        return spans.hashes(starts[:-1], starts[1:])
 
     def _powers_for(self, length: int) -> tuple[np.ndarray, np.ndarray]:
         """The base's powers 0 to length - 1, and its inverse's; kept for batches up to `KEPT_POWERS` long."""
@@ -360,54 +342,65 @@ def _mixed(codes: np.ndarray) -> np.ndarray:
 
 
 class _HashIndex:
-    """Word hash to row of the word tables: open addressing in two arrays, looked up for a whole batch at once.
+    """Hash to row (of the word tables, or a vocabulary's column): linear probing in two arrays, for whole batches.
 
-    Twice as many slots as the word cache holds keep most lookups to one probe.
+    Four times as many slots as entries keep every entry within a few slots of
+    its hash's own (`_farthest`), so a lookup reads the hash's own slot for
+    every key at once, and then, for the keys that found another entry there,
+    every slot up to the farthest in one more gather: two rounds of array
+    operations, however long the longest run.
     """
 
-    def __init__(self, words: int) -> None:
-        self._bits = max(10, (2 * words - 1).bit_length())
+    def __init__(self, entries: int) -> None:
+        self._bits = max(10, (4 * entries - 1).bit_length())
         self._mask = (1 << self._bits) - 1
         self._shift = np.uint64(64 - self._bits)
         self._hashes = np.zeros(1 << self._bits, dtype=np.uint64)
         self._rows = np.full(1 << self._bits, -1, dtype=np.int64)
         self._count = 0
+        self._farthest = np.zeros(0, dtype=np.int64)
+        """1 to the farthest any entry sits from its hash's own slot."""
 
     def _slots(self, hashes: np.ndarray) -> np.ndarray:
         return ((hashes * _GOLDEN) >> self._shift).astype(np.int64)  # the hash's best-mixed bits
 
     def look_up(self, hashes: np.ndarray) -> np.ndarray:
         """Each hash's row, -1 for a hash not indexed."""
-        rows = np.full(len(hashes), -1, dtype=np.int64)
-        pending, slots = np.arange(len(hashes)), self._slots(hashes)
-        while len(pending):
-            stored = self._rows[slots]
-            occupied = stored >= 0
-            hit = occupied & (self._hashes[slots] == hashes)
-            rows[pending[hit]] = stored[hit]
-            further = occupied & ~hit
-            pending, slots, hashes = pending[further], (slots[further] + 1) & self._mask, hashes[further]
+        slots = self._slots(hashes)
+        rows = self._rows[slots]
+        elsewhere = np.flatnonzero((rows >= 0) & (self._hashes[slots] != hashes))
+        rows[elsewhere] = -1
+        if len(elsewhere) and len(self._farthest):
+            further = (slots[elsewhere, np.newaxis] + self._farthest) & self._mask
+            found = (self._hashes[further] == hashes[elsewhere, np.newaxis]) & (self._rows[further] >= 0)
+            there = np.flatnonzero(found.any(axis=1))
+            rows[elsewhere[there]] = self._rows[further[there, found[there].argmax(axis=1)]]
         return rows
 
     def add(self, hashes: np.ndarray, rows: np.ndarray) -> None:
-        """Indexes new words (their hashes not indexed yet), while at most half the slots are taken."""
+        """Indexes new entries (their hashes not indexed yet), while at most a quarter of the slots are taken."""
         hashes, first = np.unique(hashes, return_index=True)  # a word the batch repeats, once
-        room = max(0, len(self._rows) // 2 - self._count)
+        room = max(0, len(self._rows) // 4 - self._count)
         hashes, rows = hashes[:room], rows[first][:room]
         self._count += len(hashes)
         slots = self._slots(hashes)
+        distance = 0
         while len(slots):
             free = np.flatnonzero(self._rows[slots] < 0)
             taken, first = np.unique(slots[free], return_index=True)  # of those wanting one free slot, the first
             placed = free[first]
             self._hashes[taken], self._rows[taken] = hashes[placed], rows[placed]
+            if len(placed) and distance > len(self._farthest):
+                self._farthest = np.arange(1, distance + 1)
             left = np.ones(len(slots), dtype=bool)
             left[placed] = False
             hashes, rows, slots = hashes[left], rows[left], (slots[left] + 1) & self._mask
+            distance += 1
 
     def clear(self) -> None:
         self._rows.fill(-1)
         self._count = 0
+        self._farthest = self._farthest[:0]
 
 
 class _WordCounts(_Counts):
@@ -418,9 +411,11 @@ class _WordCounts(_Counts):
     (`_HashIndex`). A first product (by the identity) adds up repeated words,
     and a second product per vectorizer turns the words' counts into n-gram
     counts, from the table's rows of that vectorizer's columns. Only the words
-    the index lacks are cut out of the text as strings and looked at one by
-    one: new words, and words longer than `LONGEST_HASHED`, which are always
-    looked up by their text.
+    the index lacks are cut out of the text as strings, to be looked up by
+    their text: new words, and words longer than `LONGEST_HASHED`. A new
+    word's `char_wb` n-grams are found by walking a trie of the vocabulary
+    (`_GramTrie`), its word tokens from the same running sums as its hash:
+    each token's hash, looked up in an index of the vocabulary's.
     """
 
     def __init__(self, vectorizers: Sequence[_Vectorizer]) -> None:
@@ -432,55 +427,100 @@ class _WordCounts(_Counts):
         """Per vectorizer, each known word's columns, repeats included (the product adds them up)."""
         self._hashes = _WordHashes()
         self._index = _HashIndex(WORD_CACHE_SIZE)
+        self._tries = [_GramTrie(v.vocabulary, v.ngram_range) if v.analyzer == "char_wb" else None
+                       for v in vectorizers]
+        self._vocabularies = [self._vocabulary(v) if v.analyzer == "word" else None for v in vectorizers]
+        if any(vectorizer.analyzer == "word" for vectorizer in vectorizers):
+            _word_characters()  # made now, not in the first batch that brings a new word
         self._identity = np.arange(1025, dtype=np.int64)
         self._ones = np.ones(1024)
 
+    def _vocabulary(self, vectorizer: _Vectorizer) -> _HashIndex:
+        """The "word" vectorizer's tokens, by hash, to their columns."""
+        tokens = list(vectorizer.vocabulary)
+        index = _HashIndex(len(tokens))
+        index.add(self._hashes.strings(tokens), np.fromiter(vectorizer.vocabulary.values(), dtype=np.int64,
+                                                             count=len(tokens)))
+        return index
+
     def __call__(self, texts: Sequence[str]) -> list[Rows]:
-        lowered = [text.lower() for text in texts] if self.lowercase else texts
-        joined, starts, ends, hashes, occurrences = self._hashes(lowered)
-        rows = self._index.look_up(hashes)
-        long = np.flatnonzero(ends - starts > LONGEST_HASHED)
+        words = self._hashes.words([text.lower() for text in texts] if self.lowercase else texts)
+        rows = self._index.look_up(words.hashes)
+        long = np.flatnonzero(words.ends - words.starts > LONGEST_HASHED)
         rows[long] = -1
         missing = np.flatnonzero(rows < 0)
         if len(missing):
-            rows = self._add(joined, starts, ends, hashes, rows, missing, long)
+            rows = self._add(words, rows, missing, long)
         known = len(self._known)
         if known + 1 > len(self._identity) or len(rows) > len(self._ones):
             self._identity = np.arange(2 * max(known, len(rows)) + 1, dtype=np.int64)
             self._ones = np.ones(len(self._identity) - 1)
-        counts = _product(Rows(occurrences, rows, self._ones[:len(rows)]),
+        counts = _product(Rows(words.texts, rows, self._ones[:len(rows)]),
                           Rows(self._identity[:known + 1], self._identity[:known], self._ones[:known]), known)
         return [_product(counts, table.rows(), vectorizer.size)
                 for vectorizer, table in zip(self.vectorizers, self._tables, strict=True)]
 
-    def _add(self, joined: str, starts: np.ndarray, ends: np.ndarray, hashes: np.ndarray, rows: np.ndarray,
-             missing: np.ndarray, long: np.ndarray) -> np.ndarray:
+    def _add(self, words: _Words, rows: np.ndarray, missing: np.ndarray, long: np.ndarray) -> np.ndarray:
         """`rows` with those of the missing words filled in, the words the tables lack added first, all together.
 
         When they would overfill the cache, it is emptied and the whole batch's words are added again.
         """
         known = self._known
-        words = _cut(joined, starts[missing], ends[missing])
-        new = [word for word in dict.fromkeys(words) if word not in known]
+        cut = _cut(words.joined, words.starts[missing], words.ends[missing])
+        first = dict(zip(reversed(cut), reversed(missing.tolist()), strict=True))  # each word's first occurrence
+        new = [word for word in first if word not in known]
         if len(known) + len(new) > WORD_CACHE_SIZE:
             known.clear()
             for table in self._tables:
                 table.clear()
             self._index.clear()
             missing, rows = np.arange(len(rows)), np.full(len(rows), -1, dtype=np.int64)
-            words = _cut(joined, starts, ends)
-            new = list(dict.fromkeys(words))
+            cut = _cut(words.joined, words.starts, words.ends)
+            first = dict(zip(reversed(cut), reversed(missing.tolist()), strict=True))
+            new = list(first)
         first_new = len(known)
         if new:
-            for vectorizer, table in zip(self.vectorizers, self._tables, strict=True):
-                table.append(*vectorizer.word_columns(new))
+            at = np.fromiter(map(first.__getitem__, new), dtype=np.int64, count=len(new))
+            starts, ends = words.starts[at], words.ends[at]
+            for trie, vocabulary, table in zip(self._tries, self._vocabularies, self._tables, strict=True):
+                if trie is not None:
+                    table.append(*trie.columns(new))
+                elif vocabulary is not None:
+                    table.append(*self._token_columns(vocabulary, words.spans, starts, ends))
             known.update(zip(new, range(first_new, first_new + len(new)), strict=True))
-        rows[missing] = np.fromiter(map(known.__getitem__, words), dtype=np.int64, count=len(words))
+        rows[missing] = np.fromiter(map(known.__getitem__, cut), dtype=np.int64, count=len(cut))
         indexed = np.ones(len(rows), dtype=bool)
         indexed[long] = False
         added = missing[(rows[missing] >= first_new) & indexed[missing]]
-        self._index.add(hashes[added], rows[added])
+        self._index.add(words.hashes[added], rows[added])
         return rows
+
+    def _token_columns(self, vocabulary: _HashIndex, spans: _Spans, starts: np.ndarray,
+                       ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The "word" analyzer's columns of the words `[starts[i]:ends[i]]` of `spans`, one word after the other,
+        and where each word's start: its default pattern's tokens are the runs of two or more word characters."""
+        sizes = ends - starts + 1  # each word and the whitespace after it, which ends its last run
+        ends_in_all = _indptr(sizes)
+        positions = np.repeat(starts - ends_in_all[:-1], sizes) + np.arange(ends_in_all[-1])
+        inside = np.zeros(len(positions) + 1, dtype=bool)
+        np.take(_word_characters(), spans.codes[positions], out=inside[1:])
+        edges = np.flatnonzero(inside[1:] != inside[:-1])  # a run's start, then its end
+        run_starts, run_ends = edges[0::2], edges[1::2]
+        long_enough = run_ends - run_starts >= 2
+        run_starts, run_ends = run_starts[long_enough], run_ends[long_enough]
+        at = positions[run_starts]
+        columns = vocabulary.look_up(spans.hashes(at, at + (run_ends - run_starts)))
+        counted = columns >= 0
+        owners = np.searchsorted(ends_in_all, run_starts[counted], side="right") - 1
+        return columns[counted], _indptr(np.bincount(owners, minlength=len(starts)))
+
+
+@functools.cache
+def _word_characters() -> np.ndarray:
+    """Whether each code point is one that `re` takes for `\\w` in a str pattern (about 1 MB, made once)."""
+    word = np.fromiter(map(str.isalnum, map(chr, range(0x110000))), dtype=bool, count=0x110000)
+    word[ord("_")] = True
+    return word
 
 
 def _cut(text: str, starts: np.ndarray, ends: np.ndarray) -> list[str]:

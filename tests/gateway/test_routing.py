@@ -354,6 +354,19 @@ def test_the_fast_scorer_finds_the_words_str_split_finds(model_file):
     assert long_word in fast.scorer.counts._known  # type: ignore[attr-defined]  # looked up by its text
 
 
+def test_the_fast_scorers_word_characters_are_those_re_takes_for_w():
+    """New words' tokens are runs of these characters, as the "word" vectorizer's pattern `\\b\\w\\w+\\b` finds them."""
+    import re
+
+    import numpy as np
+
+    from gateway.model_scorer import _word_characters
+
+    every = "".join(map(chr, range(0x110000)))
+    by_re = np.frombuffer(re.sub(r"(?u)\W", "\0", every).encode("utf-32-le", "surrogatepass"), dtype=np.uint32) != 0
+    assert np.array_equal(_word_characters(), by_re)
+
+
 def test_the_fast_scorer_keeps_thousands_of_new_words_without_losing_one(model_file):
     """The tables of known words grow past their first room (1,024 words, 16,384 columns) while batches
     bring new words, and words learned long before are read back from them as they were."""
