@@ -7,12 +7,13 @@ word's character n-grams in Python for every message: many times the cost of
 storing the record. This module reads the fitted vectorizers' vocabulary and
 IDF weights and the logistic regression's coefficients once. When every
 vectorizer works within words (the shape `router.training` builds: word
-unigrams and `char_wb` n-grams), a message is handled in Python only as its
-words (split, looked up); which columns each word has in every vectorizer is
-computed once and cached (words repeat across messages, bounded in size), the
-words a batch brings for the first time all at once, and a batch's counting,
-TF-IDF weighting and scoring are a few sparse matrix operations per
-vectorizer. Other vectorizers are counted text by text with their analyzer.
+unigrams and `char_wb` n-grams), a batch is one array of code points, its
+words found and hashed by array operations, not one by one in Python; which
+columns each word has in every vectorizer is computed once and cached (words
+repeat across messages, bounded in size), the words a batch brings for the
+first time all at once, and a batch's counting, TF-IDF weighting and scoring
+are a few sparse matrix operations per vectorizer. Other vectorizers are
+counted text by text with their analyzer.
 
 It is only used when it reproduces the pipeline: `compile` accepts only
 TF-IDF vectorizers in a FeatureUnion, then a logistic regression, and checks
@@ -33,12 +34,11 @@ import scipy.sparse as sparse  # type: ignore[import-untyped]
 try:  # scipy's CSR product routines, without its matrix objects; `FastScorer.compile` checks the result
     from scipy.sparse._sparsetools import (  # type: ignore[import-untyped]
         csr_matmat,
-        csr_matmat_maxnnz,
         csr_matvec,
         csr_matvecs,
     )
 except ImportError:  # pragma: no cover - another scipy: the plain pipeline is used
-    csr_matmat = csr_matmat_maxnnz = csr_matvec = csr_matvecs = None
+    csr_matmat = csr_matvec = csr_matvecs = None
 
 from router.classifier import Classifier
 
@@ -69,6 +69,9 @@ _NO_COLUMNS = np.zeros(0, dtype=np.int64)
 _VALUED = 0x3001
 """Characters below this have their hash values in a table; every whitespace character is among them."""
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_SUBLINEAR = np.concatenate([[0.0], np.log(np.arange(1, 1024, dtype=np.float64)) + 1.0])
+"""Sublinear TF (1 + log count) of the counts below 1024, read from a table rather than computed (a stored
+count is never 0)."""
 
 
 class _Vectorizer:
@@ -107,12 +110,15 @@ class _Vectorizer:
 
         A row is normalized by dividing its scores by its length, rather than each of its values before
         scoring: the same up to rounding, and an operation per text instead of one per value. `counts.data`
-        is overwritten.
+        may be overwritten.
         """
         values = counts.data
         if self.sublinear:
-            np.log(values, out=values)
-            values += 1.0
+            if len(values) and values.max() < len(_SUBLINEAR):  # counts are whole numbers, nearly all small
+                values = _SUBLINEAR[values.astype(np.intp)]
+            else:
+                np.log(values, out=values)
+                values += 1.0
         values *= self.idf[counts.indices]
         rows, classes = len(counts.indptr) - 1, weights.shape[1]
         scores = np.zeros((rows, classes))
@@ -578,17 +584,20 @@ def _indptr(lengths: Sequence[int] | np.ndarray) -> np.ndarray:
 def _product(left: Rows, right: Rows, columns: int) -> Rows:
     """`left @ right` by scipy's own CSR product routine (int64 indices, float64 data).
 
-    A column repeated within a row of either matrix is added up: the result has no repeats.
+    A column repeated within a row of either matrix is added up: the result has no repeats. The result's room is
+    every product term (the right rows each left entry picks, read in two gathers) rather than the exact count,
+    which scipy's `csr_matmat_maxnnz` would find in a pass as long as the product's own.
     """
     rows = len(left.indptr) - 1
-    nnz = csr_matmat_maxnnz(rows, columns, left.indptr, left.indices, right.indptr, right.indices)
+    room = int((right.indptr[left.indices + 1] - right.indptr[left.indices]).sum())
     indptr = np.zeros(rows + 1, dtype=np.int64)
-    indices = np.empty(nnz, dtype=np.int64)
-    data = np.empty(nnz, dtype=np.float64)
-    if nnz:
+    indices = np.empty(room, dtype=np.int64)
+    data = np.empty(room, dtype=np.float64)
+    if room:
         csr_matmat(rows, columns, left.indptr, left.indices, left.data, right.indptr, right.indices, right.data,
                    indptr, indices, data)
-    return Rows(indptr, indices, data)
+    filled = int(indptr[-1])
+    return Rows(indptr, indices[:filled], data[:filled])
 
 
 @dataclass(frozen=True, eq=False)
