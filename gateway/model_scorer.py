@@ -270,12 +270,16 @@ class _WordHashes:
     thousand instructions per word in Python; here a batch is one array of
     code points. Each character gets a value (whitespace 0, every other
     character a secret random value, drawn per process), and a piece's hash is
-    the polynomial sum of its characters' values in a secret random odd base
-    modulo 2**64, read off one running sum of the whole batch. The secret
-    values leave nobody outside the process a way to write two words that
-    collide (two words made of two letters in Thue-Morse order, the known
-    attack on such sums, would need to be longer than `LONGEST_HASHED`); two
-    given words collide by chance with odds of about 2**-64.
+    the polynomial sum of its characters' values in a secret random base
+    modulo 2**64, read off one running sum of the whole batch. Two given words
+    collide by chance with odds of about 2**-64. The known attack on such sums
+    (two words made of two letters in Thue-Morse order, whose hashes differ by
+    the letters' difference times a product of factors `1 - base**(2**i)`)
+    needs the product to hold 64 factors of 2. With the base 3 or 5 modulo 8,
+    a word of at most `LONGEST_HASHED` characters gives it at most 44, so the
+    letters' secret values would have to agree in their low 20 bits: nobody
+    outside the process can write such a pair (a base of 1 modulo 32, one in
+    eight odd bases, would give 64 and a collision for any two letters).
     """
 
     def __init__(self) -> None:
@@ -283,7 +287,7 @@ class _WordHashes:
         self._values = random.integers(1, 2**63, size=_VALUED + 1, dtype=np.uint64)
         self._values[[code for code in range(_VALUED) if chr(code).isspace()]] = 0
         self._seed = random.integers(0, 2**63, size=1, dtype=np.uint64)
-        base = int(random.integers(0, 2**62)) * 2 + 1
+        base = int(random.integers(0, 2**61)) * 8 + int(random.choice([3, 5]))  # see the class's doc
         inverse = base  # Newton's iteration: each step doubles the bits of base * inverse == 1 (mod 2**64)
         for _ in range(6):
             inverse = inverse * (2 - base * inverse) % 2**64

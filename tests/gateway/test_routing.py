@@ -354,6 +354,30 @@ def test_the_fast_scorer_finds_the_words_str_split_finds(model_file):
     assert long_word in fast.scorer.counts._known  # type: ignore[attr-defined]  # looked up by its text
 
 
+def test_thue_morse_words_do_not_collide_in_the_fast_scorers_hashes_even_when_two_letters_values_nearly_agree():
+    """The known collision of polynomial hashes modulo 2**64: two letters in Thue-Morse order and the same
+    word with the letters swapped. Their hashes differ by the letters' difference times factors of 2 the
+    base decides; with the base the scorer draws, words of up to `LONGEST_HASHED` characters collide only
+    when the letters' secret values agree in their low 20 bits. Here they agree in 19, on purpose; a base of
+    1 modulo 32 (one in eight odd bases, which an unconstrained draw gives) makes every such pair collide."""
+    import numpy as np
+
+    from gateway import model_scorer
+
+    order = model_scorer.LONGEST_HASHED.bit_length() - 1
+    assert 2**order == model_scorer.LONGEST_HASHED
+    thue_morse = "a"
+    for _ in range(order):
+        thue_morse += thue_morse.translate(str.maketrans("ab", "ba"))
+    swapped = thue_morse.translate(str.maketrans("ab", "ba"))
+    for _ in range(64):  # fresh secrets each time: with an unconstrained base this fails with odds 1 - (7/8)**64
+        hashes = model_scorer._WordHashes()
+        hashes._values[ord("b")] = hashes._values[ord("a")] ^ np.uint64(1 << 19)
+        first, second = hashes.strings([thue_morse, swapped])
+        assert first != second
+        assert hashes._base % 8 in (3, 5)
+
+
 def test_the_fast_scorers_word_characters_are_those_re_takes_for_w():
     """New words' tokens are runs of these characters, as the "word" vectorizer's pattern `\\b\\w\\w+\\b` finds them."""
     import re
