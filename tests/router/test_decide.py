@@ -204,6 +204,28 @@ def test_json_round_trip() -> None:
     assert Decision.from_json(json.loads(json.dumps(fallback.to_json()))) == fallback
 
 
+def test_decisions_that_tried_the_same_rules_write_the_same_attempts_each_with_its_own_list_and_model_verdict() -> None:
+    """The JSON of rule attempts is kept per combination seen before; each decision still gets a list of
+    its own, and the model's attempt (its confidence) is each decision's own, never one kept earlier."""
+    config = rules(TELEGRAM, VPN, model={"path": "m.joblib", "threshold": 0.9})
+    sure = decide(make_draft(), config, now=MONDAY_10_UTC, classifier=fixed_model({"network": 0.95}))
+    unsure = decide(make_draft(), config, now=MONDAY_10_UTC, classifier=fixed_model({"network": 0.55}))
+    first, second = sure.to_json()["tried"], unsure.to_json()["tried"]
+    assert first[:2] == second[:2] == [
+        {"rule": "telegram", "matched": False, "reason": "channel: 'email' not in 'telegram'"},
+        {"rule": "vpn", "matched": False, "reason": "keywords: no match for 'vpn'"},
+    ]
+    assert (first[2]["matched"], second[2]["matched"]) == (True, False)
+    assert "0.95" in first[2]["reason"] and "0.55" in second[2]["reason"]
+    rules_only = decide(make_draft(), rules(TELEGRAM, VPN), now=MONDAY_10_UTC)
+    assert rules_only.to_json()["tried"] == second[:2]
+    for changed in (first, rules_only.to_json()["tried"]):  # a caller's change to its list reaches no other
+        changed.append({"rule": "x"})
+    assert len(sure.to_json()["tried"]) == len(unsure.to_json()["tried"]) == 3
+    assert len(rules_only.to_json()["tried"]) == 2
+    assert Decision.from_json(json.loads(json.dumps(unsure.to_json()))) == unsure
+
+
 def test_decision_is_frozen() -> None:
     decision = decide(make_draft(), rules(), now=MONDAY_10_UTC)
     with pytest.raises(dataclasses.FrozenInstanceError):
