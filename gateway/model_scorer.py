@@ -370,6 +370,7 @@ class _HashIndex:
         self._count = 0
         self._farthest = np.zeros(0, dtype=np.int64)
         """1 to the farthest any entry sits from its hash's own slot."""
+        self._claims = np.zeros(0, dtype=np.int64)
 
     def _slots(self, hashes: np.ndarray) -> np.ndarray:
         return ((hashes * _GOLDEN) >> self._shift).astype(np.int64)  # the hash's best-mixed bits
@@ -388,17 +389,23 @@ class _HashIndex:
         return rows
 
     def add(self, hashes: np.ndarray, rows: np.ndarray) -> None:
-        """Indexes new entries (their hashes not indexed yet), while at most a quarter of the slots are taken."""
-        hashes, first = np.unique(hashes, return_index=True)  # a word the batch repeats, once
+        """Indexes new entries (distinct hashes, none indexed yet), while at most a quarter of the slots are taken.
+
+        Entries that want the same free slot in a round are told apart by writing each one's number there
+        in a scratch array: the one whose number stays takes the slot, the others try the next slot.
+        """
         room = max(0, len(self._rows) // 4 - self._count)
-        hashes, rows = hashes[:room], rows[first][:room]
+        hashes, rows = hashes[:room], rows[:room]
         self._count += len(hashes)
         slots = self._slots(hashes)
+        if len(self._claims) != len(self._rows):
+            self._claims = np.zeros(len(self._rows), dtype=np.int64)
         distance = 0
         while len(slots):
             free = np.flatnonzero(self._rows[slots] < 0)
-            taken, first = np.unique(slots[free], return_index=True)  # of those wanting one free slot, the first
-            placed = free[first]
+            self._claims[slots[free]] = free
+            placed = free[self._claims[slots[free]] == free]
+            taken = slots[placed]
             self._hashes[taken], self._rows[taken] = hashes[placed], rows[placed]
             if len(placed) and distance > len(self._farthest):
                 self._farthest = np.arange(1, distance + 1)
@@ -460,7 +467,7 @@ class _WordCounts(_Counts):
         rows[long] = -1
         missing = np.flatnonzero(rows < 0)
         if len(missing):
-            rows = self._add(words, rows, missing, long)
+            rows = self._add(words, rows, missing)
         known = len(self._known)
         if known + 1 > len(self._identity) or len(rows) > len(self._ones):
             self._identity = np.arange(2 * max(known, len(rows)) + 1, dtype=np.int64)
@@ -470,7 +477,7 @@ class _WordCounts(_Counts):
         return [_product(counts, table.rows(), vectorizer.size)
                 for vectorizer, table in zip(self.vectorizers, self._tables, strict=True)]
 
-    def _add(self, words: _Words, rows: np.ndarray, missing: np.ndarray, long: np.ndarray) -> np.ndarray:
+    def _add(self, words: _Words, rows: np.ndarray, missing: np.ndarray) -> np.ndarray:
         """`rows` with those of the missing words filled in, the words the tables lack added first, all together.
 
         When they would overfill the cache, it is emptied and the whole batch's words are added again.
@@ -498,11 +505,9 @@ class _WordCounts(_Counts):
                 elif vocabulary is not None:
                     table.append(*self._token_columns(vocabulary, words.spans, starts, ends))
             known.update(zip(new, range(first_new, first_new + len(new)), strict=True))
+            hashed = ends - starts <= LONGEST_HASHED  # a longer word is looked up by its text, never by hash
+            self._index.add(words.hashes[at[hashed]], np.arange(first_new, first_new + len(new))[hashed])
         rows[missing] = np.fromiter(map(known.__getitem__, cut), dtype=np.int64, count=len(cut))
-        indexed = np.ones(len(rows), dtype=bool)
-        indexed[long] = False
-        added = missing[(rows[missing] >= first_new) & indexed[missing]]
-        self._index.add(words.hashes[added], rows[added])
         return rows
 
     def _token_columns(self, vocabulary: _HashIndex, spans: _Spans, starts: np.ndarray,

@@ -378,6 +378,33 @@ def test_thue_morse_words_do_not_collide_in_the_fast_scorers_hashes_even_when_tw
         assert hashes._base % 8 in (3, 5)
 
 
+def test_the_fast_scorers_hash_index_finds_every_entry_when_many_share_one_slot_and_one_batch():
+    """Entries added together that want the same slots each get one of their own, however many share a home
+    slot (here forty, in one batch and then another, ending past the table's last slot), and a hash never
+    added finds nothing, even one whose home slot is crowded."""
+    import numpy as np
+
+    from gateway.model_scorer import _GOLDEN, _HashIndex
+
+    index = _HashIndex(1000)
+    slots = len(index._rows)
+    inverse = pow(int(_GOLDEN), -1, 2**64)
+    # (h * golden) mod 2**64 == k << shift puts h in home slot k: the top bits of the product pick it.
+    def at_slot(slot: int, count: int) -> np.ndarray:
+        shift = 64 - (slots - 1).bit_length()
+        return np.array([((slot << shift) + n + 1) * inverse % 2**64 for n in range(count)], dtype=np.uint64)
+
+    crowded = at_slot(slots - 10, 40)  # forty entries, one home slot ten before the end: they wrap around
+    index.add(crowded[:25], np.arange(25))
+    index.add(crowded[25:], np.arange(25, 40))
+    spread = at_slot(3, 5)  # home slots the crowd ran over
+    index.add(spread, np.arange(100, 105))
+    assert index.look_up(crowded).tolist() == list(range(40))
+    assert index.look_up(spread).tolist() == list(range(100, 105))
+    assert index.look_up(at_slot(slots - 10, 45)[40:]).tolist() == [-1] * 5
+    assert (index._rows >= 0).sum() == 45  # nothing written twice, nothing lost
+
+
 def test_the_fast_scorers_word_characters_are_those_re_takes_for_w():
     """New words' tokens are runs of these characters, as the "word" vectorizer's pattern `\\b\\w\\w+\\b` finds them."""
     import re
