@@ -176,17 +176,17 @@ class _GramTrie:
         text = f" {'  '.join(words)} "
         codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
         at = np.searchsorted(self.characters, codes)
-        ranks = np.where(self.characters[at] == codes, at + 1, 0)
+        # A walk never leaves its word: no n-gram has two spaces in a row, and words are apart by two (the
+        # last one's, then the next one's); past the text, rank 0, which no edge takes.
+        ranks = np.zeros(len(codes) + self.high, dtype=np.int64)
+        ranks[:len(codes)] = np.where(self.characters[at] == codes, at + 1, 0)
         sizes = np.fromiter(map(len, words), dtype=np.int64, count=len(words)) + 2
         owners = np.repeat(np.arange(len(words)), sizes)  # the word of each position
-        room = np.repeat(np.cumsum(sizes), sizes) - np.arange(len(codes))  # characters from there to its word's end
         starts = np.arange(len(codes))
         nodes = np.zeros(len(codes), dtype=np.int64)
-        found_owners, found_columns = [], []
+        found_starts, found_columns = [], []
         for n in range(1, self.high + 1):
-            fits = room[starts] >= n
-            starts, nodes = starts[fits], nodes[fits]
-            keys = nodes * self.base + ranks[starts + n - 1]
+            keys = nodes * self.base + ranks[starts + (n - 1)]
             at = np.searchsorted(self.edges, keys)
             known = self.edges[at] == keys
             starts, nodes = starts[known], self.children[at[known]]
@@ -195,9 +195,9 @@ class _GramTrie:
             columns = self.column[nodes]
             # Shorter than low, scikit-learn counts only a word too short for low, whole.
             counted = columns >= 0 if n >= self.low else (columns >= 0) & (sizes[owners[starts]] == n)
-            found_owners.append(owners[starts[counted]])
+            found_starts.append(starts[counted])
             found_columns.append(columns[counted])
-        owned = np.concatenate([_NO_COLUMNS, *found_owners])
+        owned = owners[np.concatenate([_NO_COLUMNS, *found_starts])]
         columns = np.concatenate([_NO_COLUMNS, *found_columns])[np.argsort(owned, kind="stable")]
         return columns, _indptr(np.bincount(owned, minlength=len(words)))
 
