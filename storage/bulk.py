@@ -13,8 +13,6 @@ that run per delivery (a test in tests/storage/test_storage.py holds the two equ
 from __future__ import annotations
 
 import functools
-import itertools
-import re
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -29,7 +27,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from storage.engine import json_text
 from storage.types import UtcDateTime
 
-_PLACEHOLDER = re.compile(r"\?")
 MAX_PARAMETERS = 30_000  # under SQLite's 32766 and PostgreSQL's 32767 per statement
 
 
@@ -167,9 +164,19 @@ async def fetch(conn: AsyncConnection, sql: str, params: Sequence[Any]) -> list[
         raise DBAPIError.instance(sql, params, exc, sqlite3.Error, hide_parameters=True) from exc
 
 
-@functools.lru_cache(maxsize=1024)  # statements repeat; an IN list's length makes a few hundred of them
+_MARKERS: list[str] = []
+"""asyncpg's placeholders `$1, $2, ...`, as many as the longest statement so far had (at most `MAX_PARAMETERS`)."""
+
+
 def _numbered(sql: str) -> str:
-    """`sql` with its `?` placeholders as asyncpg's `$1, $2, ...`, rewritten once per statement rather than a
-    Python call per placeholder on every run (a claim's or outcome's statement holds one per delivery)."""
-    numbers = itertools.count(1)
-    return _PLACEHOLDER.sub(lambda _: f"${next(numbers)}", sql)
+    """`sql` with its `?` placeholders as asyncpg's `$1, $2, ...`: split and joined by `str` methods, not a Python
+    call per placeholder (a claim's or outcome's statement holds one per delivery, a multi-row insert thousands).
+    """
+    parts = sql.split("?")
+    count = len(parts) - 1
+    if count > len(_MARKERS):
+        _MARKERS.extend(f"${n}" for n in range(len(_MARKERS) + 1, count + 1))
+    pieces = [""] * (2 * count + 1)
+    pieces[0::2] = parts
+    pieces[1::2] = _MARKERS[:count]
+    return "".join(pieces)
