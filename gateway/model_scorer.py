@@ -370,7 +370,8 @@ class _HashIndex:
         self._count = 0
         self._farthest = np.zeros(0, dtype=np.int64)
         """1 to the farthest any entry sits from its hash's own slot."""
-        self._claims = np.zeros(0, dtype=np.int64)
+        self._claims = np.zeros(1 << self._bits, dtype=np.int64)
+        """Scratch for `add`: who wants each slot."""
 
     def _slots(self, hashes: np.ndarray) -> np.ndarray:
         return ((hashes * _GOLDEN) >> self._shift).astype(np.int64)  # the hash's best-mixed bits
@@ -398,14 +399,13 @@ class _HashIndex:
         hashes, rows = hashes[:room], rows[:room]
         self._count += len(hashes)
         slots = self._slots(hashes)
-        if len(self._claims) != len(self._rows):
-            self._claims = np.zeros(len(self._rows), dtype=np.int64)
         distance = 0
         while len(slots):
             free = np.flatnonzero(self._rows[slots] < 0)
-            self._claims[slots[free]] = free
-            placed = free[self._claims[slots[free]] == free]
-            taken = slots[placed]
+            wanted = slots[free]
+            self._claims[wanted] = free
+            won = self._claims[wanted] == free
+            placed, taken = free[won], wanted[won]
             self._hashes[taken], self._rows[taken] = hashes[placed], rows[placed]
             if len(placed) and distance > len(self._farthest):
                 self._farthest = np.arange(1, distance + 1)

@@ -57,6 +57,8 @@ class Decision:
         )
 
 
+MODEL_PREFIX = "model:"
+"""How the model's attempt and decision are named: `model:<name>`."""
 _KEPT_TRIED: dict[tuple[Attempt, ...], list[dict[str, Any]]] = {}
 """The JSON of combinations of rule attempts seen before; emptied when it holds `KEPT_VERDICTS`."""
 
@@ -69,7 +71,7 @@ def _tried_json(tried: tuple[Attempt, ...]) -> list[dict[str, Any]]:
     the rules' attempts are kept per combination and copied; the model's attempt, whose confidence
     differs every time, is made anew.
     """
-    model = 1 if tried and tried[-1].rule.startswith("model:") else 0
+    model = 1 if tried and tried[-1].rule.startswith(MODEL_PREFIX) else 0
     rules = tried[: len(tried) - model]
     kept = _KEPT_TRIED.get(rules)
     if kept is None:
@@ -176,7 +178,9 @@ def _by_model(
     comparison = ">=" if confident else "<"
     tried.append(
         Attempt(
-            f"model:{name}", confident, f"label {label!r} at {confidence:.2f} {comparison} threshold {threshold:.2f}"
+            f"{MODEL_PREFIX}{name}",
+            confident,
+            f"label {label!r} at {confidence:.2f} {comparison} threshold {threshold:.2f}",
         )
     )
     if not confident:
@@ -187,7 +191,7 @@ def _by_model(
         category=category or _hint(draft),
         priority=config.default_priority,
         tags=(),
-        decided_by=f"model:{name}",
+        decided_by=f"{MODEL_PREFIX}{name}",
         confidence=confidence,
         tried=tuple(tried),
     )
