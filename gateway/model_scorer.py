@@ -29,17 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
-import scipy.sparse as sparse  # type: ignore[import-untyped]
 
-try:  # scipy's CSR product routines, without its matrix objects; `FastScorer.compile` checks the result
-    from scipy.sparse._sparsetools import (  # type: ignore[import-untyped]
-        csr_matmat,
-        csr_matvec,
-        csr_matvecs,
-    )
-except ImportError:  # pragma: no cover - another scipy: the plain pipeline is used
-    csr_matmat = csr_matvec = csr_matvecs = None
-
+from gateway import model_kernels as kernels
 from router.classifier import Classifier
 
 WORD_CACHE_SIZE = 50_000
@@ -50,8 +41,6 @@ fits, and the gateway stays well under its memory budget however many one-off wo
 arrive."""
 LONGEST_HASHED = 256
 """Words longer than this many characters are looked up by their text, not by hash (see `_WordHashes`)."""
-KEPT_POWERS = 1 << 18
-"""Powers of the word hash's base kept between batches (4 MB); a batch of more characters computes its own."""
 TOLERANCE = 1e-9
 DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 PROBES = (
@@ -68,10 +57,6 @@ PROBES = (
 _NO_COLUMNS = np.zeros(0, dtype=np.int64)
 _VALUED = 0x3001
 """Characters below this have their hash values in a table; every whitespace character is among them."""
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_SUBLINEAR = np.concatenate([[0.0], np.log(np.arange(1, 1024, dtype=np.float64)) + 1.0])
-"""Sublinear TF (1 + log count) of the counts below 1024, read from a table rather than computed (a stored
-count is never 0)."""
 
 
 class _Vectorizer:
@@ -97,41 +82,23 @@ class _Vectorizer:
             )
         )
         self.analyze: Callable[[str], list[str]] = vectorizer.build_analyzer()
-        self._ones = np.ones(self.size)
+        self.norm_code = kernels.NORMS[self.norm]
+        self.counts = np.zeros(self.size)
+        """Scratch for the kernels, all zero between calls: each column's count in the text being scored."""
+        self.touched = np.zeros(self.size, dtype=np.int64)
+        """Scratch for the kernels: the columns the text being scored has."""
 
     def columns(self, text: str) -> list[int]:
         """The column (among this vectorizer's) of every n-gram of the text it knows, repeats included."""
         get = self.vocabulary.get
         return [column for gram in self.analyze(text) if (column := get(gram)) is not None]
 
-    def scores(self, counts: Rows, weights: np.ndarray) -> np.ndarray:
-        """This vectorizer's TF-IDF of the counts (sublinear TF, IDF, each row normalized) times its
-        C-contiguous (size x classes) `weights`: its share of the class scores, a row per text.
-
-        A row is normalized by dividing its scores by its length, rather than each of its values before
-        scoring: the same up to rounding, and an operation per text instead of one per value. `counts.data`
-        may be overwritten.
-        """
-        values = counts.data
-        if self.sublinear:
-            if len(values) and values.max() < len(_SUBLINEAR):  # counts are whole numbers, nearly all small
-                values = _SUBLINEAR[values.astype(np.intp)]
-            else:
-                np.log(values, out=values)
-                values += 1.0
-        values *= self.idf[counts.indices]
-        rows, classes = len(counts.indptr) - 1, weights.shape[1]
-        scores = np.zeros((rows, classes))
-        csr_matvecs(rows, self.size, classes, counts.indptr, counts.indices, values, weights.ravel(), scores.ravel())
-        if self.norm is not None:
-            lengths = np.zeros(rows)
-            weighed = values * values if self.norm == "l2" else np.abs(values)
-            csr_matvec(rows, self.size, counts.indptr, counts.indices, weighed, self._ones, lengths)  # row sums
-            if self.norm == "l2":
-                np.sqrt(lengths, out=lengths)
-            lengths[lengths == 0.0] = 1.0
-            scores /= lengths[:, np.newaxis]
-        return scores
+    def add_scores(self, texts: np.ndarray, columns: np.ndarray, weights: np.ndarray, out: np.ndarray) -> None:
+        """Adds to `out` (a row per text) this vectorizer's share of the class scores: the TF-IDF of the texts
+        (sublinear TF, IDF, each row normalized) times its (size x classes) `weights`. Text i's columns,
+        repeats included, are `columns[texts[i]:texts[i + 1]]`."""
+        kernels.score_columns(texts, columns, self.idf, weights, self.sublinear, self.norm_code, self.counts,
+                              self.touched, out)
 
 
 class _GramTrie:
@@ -202,237 +169,140 @@ class _GramTrie:
         return columns, _indptr(np.bincount(owned, minlength=len(words)))
 
 
-class Rows(NamedTuple):
-    """A (texts x features) matrix as CSR arrays: row i's entries are `indices`/`data[indptr[i]:indptr[i + 1]]`.
-
-    Plain arrays rather than scipy matrix objects: the objects check their
-    input on every construction, which for the handful of texts of one intake
-    batch costs more than the arithmetic.
-    """
-
-    indptr: np.ndarray
-    indices: np.ndarray
-    data: np.ndarray
-
-
 class _Counts:
-    """Term counts of a batch of texts: per vectorizer, (texts x its columns), no repeated column within a row."""
+    """Scores texts by counting each vectorizer's n-grams text by text with its analyzer (any built-in analyzer)."""
 
     def __init__(self, vectorizers: Sequence[_Vectorizer]) -> None:
         self.vectorizers = tuple(vectorizers)
 
-    def __call__(self, texts: Sequence[str]) -> list[Rows]:
-        matrices = []
+    def add_scores(self, texts: Sequence[str], weights: np.ndarray, out: np.ndarray) -> None:
+        """Adds every vectorizer's share of the class scores of the texts to `out`, a row per text."""
         for vectorizer in self.vectorizers:
             indptr = [0]
-            indices: list[int] = []
+            columns: list[int] = []
             for text in texts:
-                indices += vectorizer.columns(text)
-                indptr.append(len(indices))
-            matrix = sparse.csr_matrix(
-                (np.ones(len(indices)), np.asarray(indices, dtype=np.int32), np.asarray(indptr, dtype=np.int32)),
-                shape=(len(texts), vectorizer.size),
-            )
-            matrix.sum_duplicates()
-            matrices.append(Rows(matrix.indptr, matrix.indices, matrix.data))
-        return matrices
+                columns += vectorizer.columns(text)
+                indptr.append(len(columns))
+            vectorizer.add_scores(np.asarray(indptr, dtype=np.int64), np.asarray(columns, dtype=np.int64),
+                                  _share(weights, vectorizer), out)
 
 
-class _Spans(NamedTuple):
-    """A string as code points, with what the hash of any piece of it is read from in two array operations."""
-
-    codes: np.ndarray
-    sums: np.ndarray
-    """Running sums of each character's value times the base to the power of its position."""
-    inverse_powers: np.ndarray
-
-    def hashes(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        """The hash of each piece `[starts[i]:ends[i]]`: its characters' values times the base's powers 0, 1, ..."""
-        return (self.sums[ends] - self.sums[starts]) * self.inverse_powers[starts]
+def _share(weights: np.ndarray, vectorizer: _Vectorizer) -> np.ndarray:
+    """The vectorizer's rows of the (features x classes) weights."""
+    return weights[vectorizer.offset : vectorizer.offset + vectorizer.size]
 
 
 class _Words(NamedTuple):
-    """A batch of texts joined by line breaks (one before the first and after the last too), and its words."""
+    """A batch of texts joined by line breaks (one after each), and its words."""
 
     joined: str
-    spans: _Spans
+    codes: np.ndarray
     starts: np.ndarray
     ends: np.ndarray
     hashes: np.ndarray
+    rows: np.ndarray
+    """Each word's row in the tables of known words, -1 for a word the index lacks."""
     texts: np.ndarray
     """Where each text's words start among all: text i's are `[texts[i]:texts[i + 1]]`."""
 
 
 class _WordHashes:
-    """Finds a batch's words (as `str.split` does) and 64-bit hashes of them and their pieces, with array operations.
+    """Finds a batch's words (as `str.split` does) and 64-bit hashes of them and their pieces, in compiled loops.
 
     Splitting a text and looking every word up in a dict costs about a
     thousand instructions per word in Python; here a batch is one array of
     code points. Each character gets a value (whitespace 0, every other
     character a secret random value, drawn per process), and a piece's hash is
     the polynomial sum of its characters' values in a secret random base
-    modulo 2**64, read off one running sum of the whole batch. Two given words
-    collide by chance with odds of about 2**-64. The known attack on such sums
-    (two words made of two letters in Thue-Morse order, whose hashes differ by
-    the letters' difference times a product of factors `1 - base**(2**i)`)
-    needs the product to hold 64 factors of 2. With the base 3 or 5 modulo 8,
-    a word of at most `LONGEST_HASHED` characters gives it at most 44, so the
-    letters' secret values would have to agree in their low 20 bits: nobody
-    outside the process can write such a pair (a base of 1 modulo 32, one in
-    eight odd bases, would give 64 and a collision for any two letters).
+    modulo 2**64 (`gateway.model_kernels`). Two given words collide by chance
+    with odds of about 2**-64. The known attack on such sums (two words made of
+    two letters in Thue-Morse order, whose hashes differ by the letters'
+    difference times a product of factors `1 - base**(2**i)`) needs the product
+    to hold 64 factors of 2. With the base 3 or 5 modulo 8, a word of at most
+    `LONGEST_HASHED` characters gives it at most 44, so the letters' secret
+    values would have to agree in their low 20 bits: nobody outside the process
+    can write such a pair (a base of 1 modulo 32, one in eight odd bases, would
+    give 64 and a collision for any two letters).
     """
 
     def __init__(self) -> None:
         random = np.random.default_rng()
-        self._values = random.integers(1, 2**63, size=_VALUED + 1, dtype=np.uint64)
+        self._values = random.integers(1, 2**63, size=_VALUED, dtype=np.uint64)
         self._values[[code for code in range(_VALUED) if chr(code).isspace()]] = 0
-        self._seed = random.integers(0, 2**63, size=1, dtype=np.uint64)
-        base = int(random.integers(0, 2**61)) * 8 + int(random.choice([3, 5]))  # see the class's doc
-        inverse = base  # Newton's iteration: each step doubles the bits of base * inverse == 1 (mod 2**64)
-        for _ in range(6):
-            inverse = inverse * (2 - base * inverse) % 2**64
-        self._base, self._inverse = base, inverse
-        self._powers = self._inverse_powers = np.zeros(0, dtype=np.uint64)
+        self._seed = np.uint64(random.integers(0, 2**63))
+        self._base = np.uint64(int(random.integers(0, 2**61)) * 8 + int(random.choice([3, 5])))  # see above
 
-    def words(self, texts: Sequence[str]) -> _Words:
-        joined = "\n" + "\n".join(texts) + "\n"
-        spans = self.spans(joined)
-        space = np.ones(len(spans.codes) + 1, dtype=bool)
-        np.equal(spans.sums[1:], spans.sums[:-1], out=space[1:])  # a value of 0 added nothing
-        edges = np.flatnonzero(space[1:] != space[:-1])  # a word's start, then its end, and so on
-        starts, ends = edges[0::2], edges[1::2]
-        text_starts = _indptr(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + 1)
-        return _Words(joined, spans, starts, ends, spans.hashes(starts, ends), np.searchsorted(starts, text_starts))
-
-    def spans(self, text: str) -> _Spans:
-        codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-        values = np.take(self._values, codes, mode="clip")
-        if len(codes) and codes.max() >= _VALUED:  # beyond the table (CJK, emoji): a value computed from the code
-            beyond = codes >= _VALUED
-            values[beyond] = _mixed(codes[beyond] ^ self._seed)
-        powers, inverse_powers = self._powers_for(len(codes) + 1)
-        sums = np.empty(len(codes) + 1, dtype=np.uint64)
-        sums[0] = 0
-        np.multiply(values, powers[:-1], out=values)
-        np.cumsum(values, out=sums[1:])
-        return _Spans(codes, sums, inverse_powers)
+    def words(self, texts: Sequence[str], index: _HashIndex) -> _Words:
+        """The texts' words, each looked up in `index` (by hash when at most `LONGEST_HASHED` long)."""
+        joined = "\n".join(texts) + "\n"
+        codes = _codes(joined)
+        text_ends = np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + 1) - 1
+        starts, ends, hashes, rows, text_words = kernels.words(
+            codes, text_ends, self._values, self._seed, self._base, LONGEST_HASHED, index.hashes, index.rows,
+            index.shift)
+        return _Words(joined, codes, starts, ends, hashes, rows, text_words)
 
     def strings(self, strings: Sequence[str]) -> np.ndarray:
         """The hash of each string."""
-        spans = self.spans("".join(strings))
         starts = _indptr(np.fromiter(map(len, strings), dtype=np.int64, count=len(strings)))
-        return spans.hashes(starts[:-1], starts[1:])
+        return self.pieces(_codes("".join(strings)), starts[:-1], starts[1:])
 
-    def _powers_for(self, length: int) -> tuple[np.ndarray, np.ndarray]:
-        """The base's powers 0 to length - 1, and its inverse's; kept for batches up to `KEPT_POWERS` long."""
-        if len(self._powers) >= length:
-            return self._powers[:length], self._inverse_powers[:length]
-        size = max(length, min(2 * len(self._powers), KEPT_POWERS), 4096)
-        powers, inverse_powers = _powers(self._base, size), _powers(self._inverse, size)
-        if size <= KEPT_POWERS:
-            self._powers, self._inverse_powers = powers, inverse_powers
-        return powers[:length], inverse_powers[:length]
+    def pieces(self, codes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """The hash of each piece `codes[starts[i]:ends[i]]`."""
+        return kernels.piece_hashes(codes, starts, ends, self._values, self._seed, self._base)
 
-
-def _powers(base: int, count: int) -> np.ndarray:
-    powers = np.full(count, base, dtype=np.uint64)
-    powers[0] = 1
-    return np.cumprod(powers, out=powers)
+    def token_columns(self, words: _Words, starts: np.ndarray, ends: np.ndarray,
+                      vocabulary: _HashIndex) -> tuple[np.ndarray, np.ndarray]:
+        """The "word" analyzer's columns of the words `[starts[i]:ends[i]]`, one word after the other, and where
+        each word's start: its default pattern's tokens are the runs of two or more word characters."""
+        return kernels.token_columns(words.codes, starts, ends, _word_characters(), self._values, self._seed,
+                                     self._base, vocabulary.hashes, vocabulary.rows, vocabulary.shift)
 
 
-def _mixed(codes: np.ndarray) -> np.ndarray:
-    """splitmix64's finalizer: a value for each (seeded) code point, never 0 (0 is whitespace)."""
-    x = codes.astype(np.uint64)
-    x ^= x >> np.uint64(30)
-    x *= np.uint64(0xBF58476D1CE4E5B9)
-    x ^= x >> np.uint64(27)
-    x *= np.uint64(0x94D049BB133111EB)
-    x ^= x >> np.uint64(31)
-    return x | np.uint64(1)
+def _codes(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 
 class _HashIndex:
-    """Hash to row (of the word tables, or a vocabulary's column): linear probing in two arrays, for whole batches.
+    """Hash to row (of the word tables, or a vocabulary's column): a linear-probing table in two arrays.
 
-    Four times as many slots as entries keep every entry within a few slots of
-    its hash's own (`_farthest`), so a lookup reads the hash's own slot for
-    every key at once, and then, for the keys that found another entry there,
-    every slot up to the farthest in one more gather: two rounds of array
-    operations, however long the longest run.
+    Four times as many slots as entries keep every entry within a few slots of its hash's own.
     """
 
     def __init__(self, entries: int) -> None:
-        self._bits = max(10, (4 * entries - 1).bit_length())
-        self._mask = (1 << self._bits) - 1
-        self._shift = np.uint64(64 - self._bits)
-        self._hashes = np.zeros(1 << self._bits, dtype=np.uint64)
-        self._rows = np.full(1 << self._bits, -1, dtype=np.int64)
+        bits = max(10, (4 * entries - 1).bit_length())
+        self.shift = np.uint64(64 - bits)
+        self.hashes = np.zeros(1 << bits, dtype=np.uint64)
+        self.rows = np.full(1 << bits, -1, dtype=np.int64)
         self._count = 0
-        self._farthest = np.zeros(0, dtype=np.int64)
-        """1 to the farthest any entry sits from its hash's own slot."""
-        self._claims = np.zeros(1 << self._bits, dtype=np.int64)
-        """Scratch for `add`: who wants each slot."""
-
-    def _slots(self, hashes: np.ndarray) -> np.ndarray:
-        return ((hashes * _GOLDEN) >> self._shift).astype(np.int64)  # the hash's best-mixed bits
 
     def look_up(self, hashes: np.ndarray) -> np.ndarray:
         """Each hash's row, -1 for a hash not indexed."""
-        slots = self._slots(hashes)
-        rows = self._rows[slots]
-        elsewhere = np.flatnonzero((rows >= 0) & (self._hashes[slots] != hashes))
-        rows[elsewhere] = -1
-        if len(elsewhere) and len(self._farthest):
-            further = (slots[elsewhere, np.newaxis] + self._farthest) & self._mask
-            found = (self._hashes[further] == hashes[elsewhere, np.newaxis]) & (self._rows[further] >= 0)
-            there = np.flatnonzero(found.any(axis=1))
-            rows[elsewhere[there]] = self._rows[further[there, found[there].argmax(axis=1)]]
-        return rows
+        return kernels.look_up(hashes, self.hashes, self.rows, self.shift)
 
     def add(self, hashes: np.ndarray, rows: np.ndarray) -> None:
-        """Indexes new entries (distinct hashes, none indexed yet), while at most a quarter of the slots are taken.
-
-        Entries that want the same free slot in a round are told apart by writing each one's number there
-        in a scratch array: the one whose number stays takes the slot, the others try the next slot.
-        """
-        room = max(0, len(self._rows) // 4 - self._count)
+        """Indexes new entries (distinct hashes, none indexed yet), while at most a quarter of the slots are taken."""
+        room = max(0, len(self.rows) // 4 - self._count)
         hashes, rows = hashes[:room], rows[:room]
         self._count += len(hashes)
-        slots = self._slots(hashes)
-        distance = 0
-        while len(slots):
-            free = np.flatnonzero(self._rows[slots] < 0)
-            wanted = slots[free]
-            self._claims[wanted] = free
-            won = self._claims[wanted] == free
-            placed, taken = free[won], wanted[won]
-            self._hashes[taken], self._rows[taken] = hashes[placed], rows[placed]
-            if len(placed) and distance > len(self._farthest):
-                self._farthest = np.arange(1, distance + 1)
-            left = np.ones(len(slots), dtype=bool)
-            left[placed] = False
-            hashes, rows, slots = hashes[left], rows[left], (slots[left] + 1) & self._mask
-            distance += 1
+        kernels.add(hashes, rows.astype(np.int64), self.hashes, self.rows, self.shift)
 
     def clear(self) -> None:
-        self._rows.fill(-1)
+        self.rows.fill(-1)
         self._count = 0
-        self._farthest = self._farthest[:0]
 
 
 class _WordCounts(_Counts):
-    """Counts when no n-gram crosses a word: (texts x words) times (words x columns), sparse products.
+    """Scores texts when no n-gram crosses a word, from a table of each known word's columns.
 
-    The batch's words are found and hashed with array operations
-    (`_WordHashes`), and their hashes give the rows of a table of known words
-    (`_HashIndex`). A first product (by the identity) adds up repeated words,
-    and a second product per vectorizer turns the words' counts into n-gram
-    counts, from the table's rows of that vectorizer's columns. Only the words
-    the index lacks are cut out of the text as strings, to be looked up by
-    their text: new words, and words longer than `LONGEST_HASHED`. A new
-    word's `char_wb` n-grams are found by walking a trie of the vocabulary
-    (`_GramTrie`), its word tokens from the same running sums as its hash:
-    each token's hash, looked up in an index of the vocabulary's.
+    The batch's words are found and hashed in compiled loops (`_WordHashes`),
+    and their hashes give the rows of a table of known words (`_HashIndex`);
+    a text's score adds up its words' rows of columns (`kernels.score_words`).
+    Only the words the index lacks are cut out of the text as strings, to be
+    looked up by their text: new words, and words longer than
+    `LONGEST_HASHED`. A new word's `char_wb` n-grams are found by walking a
+    trie of the vocabulary (`_GramTrie`), its word tokens by their hashes,
+    looked up in an index of the vocabulary's.
     """
 
     def __init__(self, vectorizers: Sequence[_Vectorizer]) -> None:
@@ -441,7 +311,7 @@ class _WordCounts(_Counts):
         self._known: dict[str, int] = {}
         """Each known word's row in the tables."""
         self._tables = [_WordTable() for _ in vectorizers]
-        """Per vectorizer, each known word's columns, repeats included (the product adds them up)."""
+        """Per vectorizer, each known word's columns, repeats included."""
         self._hashes = _WordHashes()
         self._index = _HashIndex(WORD_CACHE_SIZE)
         self._tries = [_GramTrie(v.vocabulary, v.ngram_range) if v.analyzer == "char_wb" else None
@@ -449,8 +319,8 @@ class _WordCounts(_Counts):
         self._vocabularies = [self._vocabulary(v) if v.analyzer == "word" else None for v in vectorizers]
         if any(vectorizer.analyzer == "word" for vectorizer in vectorizers):
             _word_characters()  # made now, not in the first batch that brings a new word
-        self._identity = np.arange(1025, dtype=np.int64)
-        self._ones = np.ones(1024)
+        self._word_counts = np.zeros(1024)
+        """Scratch for `kernels.score_words`, as long as the tables at least."""
 
     def _vocabulary(self, vectorizer: _Vectorizer) -> _HashIndex:
         """The "word" vectorizer's tokens, by hash, to their columns."""
@@ -460,22 +330,18 @@ class _WordCounts(_Counts):
                                                              count=len(tokens)))
         return index
 
-    def __call__(self, texts: Sequence[str]) -> list[Rows]:
-        words = self._hashes.words([text.lower() for text in texts] if self.lowercase else texts)
-        rows = self._index.look_up(words.hashes)
-        long = np.flatnonzero(words.ends - words.starts > LONGEST_HASHED)
-        rows[long] = -1
+    def add_scores(self, texts: Sequence[str], weights: np.ndarray, out: np.ndarray) -> None:
+        words = self._hashes.words([text.lower() for text in texts] if self.lowercase else texts, self._index)
+        rows = words.rows
         missing = np.flatnonzero(rows < 0)
         if len(missing):
             rows = self._add(words, rows, missing)
-        known = len(self._known)
-        if known + 1 > len(self._identity) or len(rows) > len(self._ones):
-            self._identity = np.arange(2 * max(known, len(rows)) + 1, dtype=np.int64)
-            self._ones = np.ones(len(self._identity) - 1)
-        counts = _product(Rows(words.texts, rows, self._ones[:len(rows)]),
-                          Rows(self._identity[:known + 1], self._identity[:known], self._ones[:known]), known)
-        return [_product(counts, table.rows(), vectorizer.size)
-                for vectorizer, table in zip(self.vectorizers, self._tables, strict=True)]
+        if len(self._known) > len(self._word_counts):
+            self._word_counts = np.zeros(2 * len(self._known))
+        for vectorizer, table in zip(self.vectorizers, self._tables, strict=True):
+            kernels.score_words(words.texts, rows, table.indptr, table.columns, vectorizer.idf,
+                                _share(weights, vectorizer), vectorizer.sublinear, vectorizer.norm_code,
+                                self._word_counts, vectorizer.counts, vectorizer.touched, out)
 
     def _add(self, words: _Words, rows: np.ndarray, missing: np.ndarray) -> np.ndarray:
         """`rows` with those of the missing words filled in, the words the tables lack added first, all together.
@@ -503,31 +369,12 @@ class _WordCounts(_Counts):
                 if trie is not None:
                     table.append(*trie.columns(new))
                 elif vocabulary is not None:
-                    table.append(*self._token_columns(vocabulary, words.spans, starts, ends))
+                    table.append(*self._hashes.token_columns(words, starts, ends, vocabulary))
             known.update(zip(new, range(first_new, first_new + len(new)), strict=True))
             hashed = ends - starts <= LONGEST_HASHED  # a longer word is looked up by its text, never by hash
             self._index.add(words.hashes[at[hashed]], np.arange(first_new, first_new + len(new))[hashed])
         rows[missing] = np.fromiter(map(known.__getitem__, cut), dtype=np.int64, count=len(cut))
         return rows
-
-    def _token_columns(self, vocabulary: _HashIndex, spans: _Spans, starts: np.ndarray,
-                       ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The "word" analyzer's columns of the words `[starts[i]:ends[i]]` of `spans`, one word after the other,
-        and where each word's start: its default pattern's tokens are the runs of two or more word characters."""
-        sizes = ends - starts + 1  # each word and the whitespace after it, which ends its last run
-        ends_in_all = _indptr(sizes)
-        positions = np.repeat(starts - ends_in_all[:-1], sizes) + np.arange(ends_in_all[-1])
-        inside = np.zeros(len(positions) + 1, dtype=bool)
-        np.take(_word_characters(), spans.codes[positions], out=inside[1:])
-        edges = np.flatnonzero(inside[1:] != inside[:-1])  # a run's start, then its end
-        run_starts, run_ends = edges[0::2], edges[1::2]
-        long_enough = run_ends - run_starts >= 2
-        run_starts, run_ends = run_starts[long_enough], run_ends[long_enough]
-        at = positions[run_starts]
-        columns = vocabulary.look_up(spans.hashes(at, at + (run_ends - run_starts)))
-        counted = columns >= 0
-        owners = np.searchsorted(ends_in_all, run_starts[counted], side="right") - 1
-        return columns[counted], _indptr(np.bincount(owners, minlength=len(starts)))
 
 
 @functools.cache
@@ -543,42 +390,45 @@ def _cut(text: str, starts: np.ndarray, ends: np.ndarray) -> list[str]:
 
 
 class _WordTable:
-    """Known words' columns in one vectorizer: CSR rows (a row per word, all values 1) that grow at the end.
+    """Known words' columns in one vectorizer: CSR rows (a row per word) that grow at the end.
 
     The arrays keep room to spare and grow by half when full, so adding a
-    batch's new words mostly copies only them, and `rows` is a view, not a copy.
+    batch's new words mostly copies only them.
     """
 
     def __init__(self) -> None:
         self._indptr = np.zeros(1024, dtype=np.int64)
-        self._indices = np.zeros(16_384, dtype=np.int64)
-        self._ones = np.ones(16_384)
+        self._columns = np.zeros(16_384, dtype=np.int64)
         self._words = 0
+
+    @property
+    def indptr(self) -> np.ndarray:
+        """Word i's columns are `columns[indptr[i]:indptr[i + 1]]`."""
+        return self._indptr[:self._words + 1]
+
+    @property
+    def columns(self) -> np.ndarray:
+        return self._columns[:int(self._indptr[self._words])]
 
     def append(self, columns: np.ndarray, starts: np.ndarray) -> None:
         """Rows for more words: word i's columns are `columns[starts[i]:starts[i + 1]]` (starts[0] is 0)."""
         words, filled = self._words, int(self._indptr[self._words])
         end, filled_end = words + len(starts) - 1, filled + len(columns)
         if end + 1 > len(self._indptr):
-            self._indptr = _grown(self._indptr, end + 1, 0)
-        if filled_end > len(self._indices):
-            self._indices = _grown(self._indices, filled_end, 0)
-            self._ones = _grown(self._ones, filled_end, 1.0)
+            self._indptr = _grown(self._indptr, end + 1)
+        if filled_end > len(self._columns):
+            self._columns = _grown(self._columns, filled_end)
         self._indptr[words:end + 1] = starts + filled
-        self._indices[filled:filled_end] = columns
+        self._columns[filled:filled_end] = columns
         self._words = end
-
-    def rows(self) -> Rows:
-        filled = int(self._indptr[self._words])
-        return Rows(self._indptr[:self._words + 1], self._indices[:filled], self._ones[:filled])
 
     def clear(self) -> None:
         self._words = 0
 
 
-def _grown(array: np.ndarray, needed: int, fill: float) -> np.ndarray:
-    """A copy of `array` with room for at least `needed` values, half as long again at least; new values `fill`."""
-    grown = np.full(max(needed, len(array) + len(array) // 2), fill, dtype=array.dtype)
+def _grown(array: np.ndarray, needed: int) -> np.ndarray:
+    """A copy of `array` with room for at least `needed` values, half as long again at least."""
+    grown = np.zeros(max(needed, len(array) + len(array) // 2), dtype=array.dtype)
     grown[:len(array)] = array
     return grown
 
@@ -588,25 +438,6 @@ def _indptr(lengths: Sequence[int] | np.ndarray) -> np.ndarray:
     indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
     indptr[1:] = lengths
     return indptr.cumsum(out=indptr)
-
-
-def _product(left: Rows, right: Rows, columns: int) -> Rows:
-    """`left @ right` by scipy's own CSR product routine (int64 indices, float64 data).
-
-    A column repeated within a row of either matrix is added up: the result has no repeats. The result's room is
-    every product term (the right rows each left entry picks, read in two gathers) rather than the exact count,
-    which scipy's `csr_matmat_maxnnz` would find in a pass as long as the product's own.
-    """
-    rows = len(left.indptr) - 1
-    room = int((right.indptr[left.indices + 1] - right.indptr[left.indices]).sum())
-    indptr = np.zeros(rows + 1, dtype=np.int64)
-    indices = np.empty(room, dtype=np.int64)
-    data = np.empty(room, dtype=np.float64)
-    if room:
-        csr_matmat(rows, columns, left.indptr, left.indices, left.data, right.indptr, right.indices, right.data,
-                   indptr, indices, data)
-    filled = int(indptr[-1])
-    return Rows(indptr, indices[:filled], data[:filled])
 
 
 @dataclass(frozen=True, eq=False)
@@ -643,7 +474,7 @@ class FastScorer:
         from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
         from sklearn.pipeline import FeatureUnion, Pipeline  # type: ignore[import-untyped]
 
-        if csr_matmat is None or not isinstance(pipeline, Pipeline) or len(pipeline.steps) != 2:
+        if not isinstance(pipeline, Pipeline) or len(pipeline.steps) != 2:
             return None
         union, model = pipeline.steps[0][1], pipeline.steps[1][1]
         if not isinstance(union, FeatureUnion) or union.transformer_weights is not None:
@@ -671,12 +502,10 @@ class FastScorer:
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         """The logistic regression's decision function on the union's TF-IDF: a row per text, a column per class."""
-        weights = self.weights
-        shares = [
-            vectorizer.scores(counts, weights[vectorizer.offset : vectorizer.offset + vectorizer.size])
-            for vectorizer, counts in zip(self.counts.vectorizers, self.counts(texts), strict=True)
-        ]
-        return sum(shares, start=self.intercept)
+        scores = np.zeros((len(texts), len(self.intercept)))
+        self.counts.add_scores(texts, self.weights, scores)
+        scores += self.intercept
+        return scores
 
     def probabilities_many(self, texts: Sequence[str]) -> np.ndarray:
         """One row of class probabilities per text."""

@@ -384,11 +384,12 @@ def test_the_fast_scorers_hash_index_finds_every_entry_when_many_share_one_slot_
     added finds nothing, even one whose home slot is crowded."""
     import numpy as np
 
-    from gateway.model_scorer import _GOLDEN, _HashIndex
+    from gateway.model_kernels import GOLDEN
+    from gateway.model_scorer import _HashIndex
 
     index = _HashIndex(1000)
-    slots = len(index._rows)
-    inverse = pow(int(_GOLDEN), -1, 2**64)
+    slots = len(index.rows)
+    inverse = pow(int(GOLDEN), -1, 2**64)
     # (h * golden) mod 2**64 == k << shift puts h in home slot k: the top bits of the product pick it.
     def at_slot(slot: int, count: int) -> np.ndarray:
         shift = 64 - (slots - 1).bit_length()
@@ -402,7 +403,7 @@ def test_the_fast_scorers_hash_index_finds_every_entry_when_many_share_one_slot_
     assert index.look_up(crowded).tolist() == list(range(40))
     assert index.look_up(spread).tolist() == list(range(100, 105))
     assert index.look_up(at_slot(slots - 10, 45)[40:]).tolist() == [-1] * 5
-    assert (index._rows >= 0).sum() == 45  # nothing written twice, nothing lost
+    assert (index.rows >= 0).sum() == 45  # nothing written twice, nothing lost
 
 
 def test_the_fast_scorers_word_characters_are_those_re_takes_for_w():
@@ -436,8 +437,8 @@ def test_the_fast_scorer_keeps_thousands_of_new_words_without_losing_one(model_f
                            rtol=0.0, atol=1e-12)
     counts = fast.scorer.counts
     assert len(counts._known) > 5_000  # type: ignore[attr-defined]
-    chars = counts._tables[1].rows()  # type: ignore[attr-defined]
-    assert len(chars.indptr) > 1_025 and len(chars.indices) > 16_384
+    chars = counts._tables[1]  # type: ignore[attr-defined]
+    assert len(chars.indptr) > 1_025 and len(chars.columns) > 16_384
     again = texts[:64] + texts[-64:]
     assert np.allclose(fast.scorer.probabilities_many(again), model.pipeline.predict_proba(again), rtol=0.0, atol=1e-12)
 

@@ -1,0 +1,242 @@
+"""The model scorer's inner loops, compiled by numba: words found, hashed, looked up, counted and scored.
+
+Done with array operations, a batch of 64 one-kilobyte messages took a few
+dozen numpy calls per step, and each call's fixed cost (about a microsecond)
+outweighed its arithmetic: the model cost more than half of what storing the
+message did. These loops do the same work one character and one column at
+a time, as machine code, with no call per step. They take and give only
+arrays and numbers, so `gateway.model_scorer` keeps the data structures and
+this module the loops; numba keeps the compiled code on disk (`cache=True`),
+so only the first start after an install compiles it (a few seconds).
+
+Hashes are polynomial sums modulo 2**64 of each character's secret value
+(whitespace 0) in a secret base; see `gateway.model_scorer._WordHashes` for
+why they are safe to trust without comparing the text.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit  # type: ignore[import-untyped]
+
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+"""Fibonacci hashing's multiplier: a slot is the top bits of hash times this."""
+_MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX_2 = np.uint64(0x94D049BB133111EB)
+_ZERO = np.uint64(0)
+_ONE = np.uint64(1)
+_NORM_L1 = 1
+_NORM_L2 = 2
+NORMS = {None: 0, "l1": _NORM_L1, "l2": _NORM_L2}
+"""A vectorizer's `norm` as the kernels take it."""
+_SUBLINEAR = np.concatenate((np.zeros(1), np.log(np.arange(1, 1024, dtype=np.float64)) + 1.0))
+"""Sublinear TF (1 + log count) of the counts below 1024, read from a table rather than computed (a count
+is a whole number, never 0, and nearly always small)."""
+
+
+@njit(cache=True)
+def _value(code: int, values: np.ndarray, seed: np.uint64) -> np.uint64:
+    """A character's secret value: from the table below its length, else splitmix64's finalizer of the seeded
+    code (never 0: only whitespace is 0, and every whitespace character is in the table)."""
+    if code < len(values):
+        return values[code]
+    x = np.uint64(code) ^ seed
+    x ^= x >> np.uint64(30)
+    x *= _MIX_1
+    x ^= x >> np.uint64(27)
+    x *= _MIX_2
+    x ^= x >> np.uint64(31)
+    return x | _ONE
+
+
+@njit(cache=True)
+def piece_hashes(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray, values: np.ndarray, seed: np.uint64,
+                 base: np.uint64) -> np.ndarray:
+    """The hash of each piece `codes[starts[i]:ends[i]]`: its characters' values times the base's powers 0, 1, ..."""
+    hashes = np.empty(len(starts), dtype=np.uint64)
+    for i in range(len(starts)):
+        h = _ZERO
+        power = _ONE
+        for at in range(starts[i], ends[i]):
+            h += _value(codes[at], values, seed) * power
+            power *= base
+        hashes[i] = h
+    return hashes
+
+
+@njit(cache=True)
+def _find(h: np.uint64, hashes: np.ndarray, rows: np.ndarray, shift: np.uint64) -> int:
+    """The row of hash `h` in a linear-probing table (`hashes`, `rows`; -1 marks a free slot), or -1."""
+    mask = len(rows) - 1
+    slot = np.int64((h * GOLDEN) >> shift)
+    while True:
+        row = rows[slot]
+        if row < 0 or hashes[slot] == h:
+            return row
+        slot = (slot + 1) & mask
+
+
+@njit(cache=True)
+def look_up(keys: np.ndarray, hashes: np.ndarray, rows: np.ndarray, shift: np.uint64) -> np.ndarray:
+    """Each key's row in the table, -1 for a key not in it."""
+    found = np.empty(len(keys), dtype=np.int64)
+    for i in range(len(keys)):
+        found[i] = _find(keys[i], hashes, rows, shift)
+    return found
+
+
+@njit(cache=True)
+def add(keys: np.ndarray, new_rows: np.ndarray, hashes: np.ndarray, rows: np.ndarray, shift: np.uint64) -> None:
+    """Puts keys (distinct, none in the table yet) in the first free slot from their own on."""
+    mask = len(rows) - 1
+    for i in range(len(keys)):
+        slot = np.int64((keys[i] * GOLDEN) >> shift)
+        while rows[slot] >= 0:
+            slot = (slot + 1) & mask
+        hashes[slot] = keys[i]
+        rows[slot] = new_rows[i]
+
+
+@njit(cache=True)
+def words(codes: np.ndarray, text_ends: np.ndarray, values: np.ndarray, seed: np.uint64, base: np.uint64,
+          longest: int, hashes: np.ndarray, rows: np.ndarray, shift: np.uint64
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The words of texts joined by whitespace (runs of characters whose value is not 0, as `str.split` finds
+    them): each one's start, end, hash and row in the table (-1: not there, or longer than `longest`), and
+    where each text's words start among all (text i ends before `text_ends[i]`)."""
+    room = (len(codes) + 1) // 2
+    starts = np.empty(room, dtype=np.int64)
+    ends = np.empty(room, dtype=np.int64)
+    found_hashes = np.empty(room, dtype=np.uint64)
+    found_rows = np.empty(room, dtype=np.int64)
+    texts = np.zeros(len(text_ends) + 1, dtype=np.int64)
+    count = 0
+    text = 0
+    start = -1
+    h = _ZERO
+    power = _ONE
+    for at in range(len(codes) + 1):
+        value = _value(codes[at], values, seed) if at < len(codes) else _ZERO
+        if value != _ZERO:
+            if start < 0:
+                start, h, power = at, _ZERO, _ONE
+            h += value * power
+            power *= base
+            continue
+        if start >= 0:
+            starts[count], ends[count], found_hashes[count] = start, at, h
+            found_rows[count] = _find(h, hashes, rows, shift) if at - start <= longest else -1
+            count += 1
+            start = -1
+        while text < len(text_ends) and at >= text_ends[text]:
+            text += 1
+            texts[text] = count
+    return starts[:count], ends[:count], found_hashes[:count], found_rows[:count], texts
+
+
+@njit(cache=True)
+def token_columns(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray, word: np.ndarray, values: np.ndarray,
+                  seed: np.uint64, base: np.uint64, hashes: np.ndarray, rows: np.ndarray, shift: np.uint64
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """The "word" analyzer's columns of the words `codes[starts[i]:ends[i]]`, one word after the other, and where
+    each word's start: its default pattern's tokens are the runs of two or more characters `word` marks."""
+    room = 0
+    for i in range(len(starts)):
+        room += (ends[i] - starts[i]) // 2 + 1
+    columns = np.empty(room, dtype=np.int64)
+    indptr = np.zeros(len(starts) + 1, dtype=np.int64)
+    count = 0
+    for i in range(len(starts)):
+        run = -1
+        h = _ZERO
+        power = _ONE
+        for at in range(starts[i], ends[i] + 1):
+            code = codes[at] if at < ends[i] else 0
+            if at < ends[i] and word[code]:
+                if run < 0:
+                    run, h, power = at, _ZERO, _ONE
+                h += _value(code, values, seed) * power
+                power *= base
+                continue
+            if run >= 0 and at - run >= 2:
+                column = _find(h, hashes, rows, shift)
+                if column >= 0:
+                    columns[count] = column
+                    count += 1
+            run = -1
+        indptr[i + 1] = count
+    return columns[:count], indptr
+
+
+@njit(cache=True)
+def _score_counted(counts: np.ndarray, touched: np.ndarray, size: int, idf: np.ndarray, weights: np.ndarray,
+                   sublinear: bool, norm: int, out: np.ndarray) -> None:
+    """Adds to `out` the TF-IDF of the counts of the `size` columns in `touched` times their weights, divided by
+    the row's length (the same as normalizing the row first, up to rounding); zeroes those counts."""
+    classes = weights.shape[1]
+    share = np.zeros(classes)
+    length = 0.0
+    for i in range(size):
+        column = touched[i]
+        tf = counts[column]
+        counts[column] = 0.0
+        if sublinear:
+            tf = _SUBLINEAR[int(tf)] if tf < len(_SUBLINEAR) else np.log(tf) + 1.0
+        value = tf * idf[column]
+        length += value * value if norm == _NORM_L2 else abs(value)
+        for k in range(classes):
+            share[k] += value * weights[column, k]
+    if norm == _NORM_L2:
+        length = np.sqrt(length)
+    if norm == 0 or length == 0.0:
+        length = 1.0
+    for k in range(classes):
+        out[k] += share[k] / length
+
+
+@njit(cache=True)
+def score_words(texts: np.ndarray, word_rows: np.ndarray, table_indptr: np.ndarray, table_columns: np.ndarray,
+                idf: np.ndarray, weights: np.ndarray, sublinear: bool, norm: int, word_counts: np.ndarray,
+                counts: np.ndarray, touched: np.ndarray, out: np.ndarray) -> None:
+    """Adds each text's share of the class scores to its row of `out`: text i's words are
+    `word_rows[texts[i]:texts[i + 1]]`, rows of a table of each word's columns (repeats counted).
+
+    `word_counts` (as long as the table) and `counts` and `touched` (as long as the vocabulary) are zeroed
+    scratch, left zeroed."""
+    words_seen = np.empty(len(word_rows), dtype=np.int64)
+    for text in range(len(texts) - 1):
+        distinct = 0
+        for i in range(texts[text], texts[text + 1]):
+            row = word_rows[i]
+            if word_counts[row] == 0.0:
+                words_seen[distinct] = row
+                distinct += 1
+            word_counts[row] += 1.0
+        size = 0
+        for i in range(distinct):
+            row = words_seen[i]
+            times = word_counts[row]
+            word_counts[row] = 0.0
+            for at in range(table_indptr[row], table_indptr[row + 1]):
+                column = table_columns[at]
+                if counts[column] == 0.0:
+                    touched[size] = column
+                    size += 1
+                counts[column] += times
+        _score_counted(counts, touched, size, idf, weights, sublinear, norm, out[text])
+
+
+@njit(cache=True)
+def score_columns(texts: np.ndarray, columns: np.ndarray, idf: np.ndarray, weights: np.ndarray, sublinear: bool,
+                  norm: int, counts: np.ndarray, touched: np.ndarray, out: np.ndarray) -> None:
+    """`score_words` for texts given as their columns, repeats included: text i's are
+    `columns[texts[i]:texts[i + 1]]`."""
+    for text in range(len(texts) - 1):
+        size = 0
+        for i in range(texts[text], texts[text + 1]):
+            column = columns[i]
+            if counts[column] == 0.0:
+                touched[size] = column
+                size += 1
+            counts[column] += 1.0
+        _score_counted(counts, touched, size, idf, weights, sublinear, norm, out[text])
