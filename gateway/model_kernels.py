@@ -88,13 +88,18 @@ def look_up(keys: np.ndarray, hashes: np.ndarray, rows: np.ndarray, shift: np.ui
 @njit(cache=True)
 def add(keys: np.ndarray, new_rows: np.ndarray, hashes: np.ndarray, rows: np.ndarray, shift: np.uint64) -> None:
     """Puts keys (distinct, none in the table yet) in the first free slot from their own on."""
-    mask = len(rows) - 1
     for i in range(len(keys)):
-        slot = np.int64((keys[i] * GOLDEN) >> shift)
-        while rows[slot] >= 0:
-            slot = (slot + 1) & mask
-        hashes[slot] = keys[i]
-        rows[slot] = new_rows[i]
+        _insert(keys[i], new_rows[i], hashes, rows, shift)
+
+
+@njit(cache=True)
+def _insert(key: np.uint64, row: int, hashes: np.ndarray, rows: np.ndarray, shift: np.uint64) -> None:
+    mask = len(rows) - 1
+    slot = np.int64((key * GOLDEN) >> shift)
+    while rows[slot] >= 0:
+        slot = (slot + 1) & mask
+    hashes[slot] = key
+    rows[slot] = row
 
 
 @njit(cache=True)
@@ -240,3 +245,72 @@ def score_columns(texts: np.ndarray, columns: np.ndarray, idf: np.ndarray, weigh
                 size += 1
             counts[column] += 1.0
         _score_counted(counts, touched, size, idf, weights, sublinear, norm, out[text])
+
+
+@njit(cache=True)
+def claim(hashes: np.ndarray, rows: np.ndarray, missing: np.ndarray, first_row: int, index_hashes: np.ndarray,
+          index_rows: np.ndarray, shift: np.uint64) -> np.ndarray:
+    """Gives each distinct hash among the words `missing` the next row from `first_row` on, in order of first
+    occurrence, indexes it and writes every such word's row into `rows`; returns the first occurrences."""
+    firsts = np.empty(len(missing), dtype=np.int64)
+    count = 0
+    for word in missing:
+        row = _find(hashes[word], index_hashes, index_rows, shift)
+        if row < 0:
+            row = first_row + count
+            firsts[count] = word
+            count += 1
+            _insert(hashes[word], row, index_hashes, index_rows, shift)
+        rows[word] = row
+    return firsts[:count]
+
+
+@njit(cache=True)
+def gram_hashes(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray, values: np.ndarray, seed: np.uint64,
+                base: np.uint64, pad: np.uint64) -> np.ndarray:
+    """`piece_hashes` of n-grams, where a space (the padding `char_wb` puts around a word) has the value `pad`."""
+    hashes = np.empty(len(starts), dtype=np.uint64)
+    for i in range(len(starts)):
+        h = _ZERO
+        power = _ONE
+        for at in range(starts[i], ends[i]):
+            code = codes[at]
+            h += (pad if code == 32 else _value(code, values, seed)) * power
+            power *= base
+        hashes[i] = h
+    return hashes
+
+
+@njit(cache=True)
+def gram_columns(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray, low: int, high: int, values: np.ndarray,
+                 seed: np.uint64, base: np.uint64, pad: np.uint64, hashes: np.ndarray, rows: np.ndarray,
+                 shift: np.uint64) -> tuple[np.ndarray, np.ndarray]:
+    """The `char_wb` columns of the words `codes[starts[i]:ends[i]]` (hashed as `gram_hashes` does), one word after
+    the other, and where each word's start.
+
+    scikit-learn pads a word with a space on each side and counts, in the padded word of length P, every
+    n-gram of every length n from low to high that fits in it; a word with P below low, once, whole.
+    """
+    room = 0
+    for i in range(len(starts)):
+        room += (ends[i] - starts[i] + 2) * (high - low + 1) + 1
+    columns = np.empty(room, dtype=np.int64)
+    indptr = np.zeros(len(starts) + 1, dtype=np.int64)
+    count = 0
+    for i in range(len(starts)):
+        padded = ends[i] - starts[i] + 2
+        for first in range(padded):
+            h = _ZERO
+            power = _ONE
+            for n in range(1, min(high, padded - first) + 1):
+                at = first + n - 1
+                value = pad if at == 0 or at == padded - 1 else _value(codes[starts[i] + at - 1], values, seed)
+                h += value * power
+                power *= base
+                if n >= low or n == padded:
+                    column = _find(h, hashes, rows, shift)
+                    if column >= 0:
+                        columns[count] = column
+                        count += 1
+        indptr[i + 1] = count
+    return columns[:count], indptr

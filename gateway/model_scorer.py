@@ -54,7 +54,6 @@ PROBES = (
     "tab\tseparated\x1cfile\u00a0sep\u2028line a-b a_b 'quoted' x.y.z vpn vpn VPN Vpn",
     "Login fails at https://intranet.example.org/sso/login?next=%2Fportal%2Ftickets%2Fnew&lang=de: password",
 )
-_NO_COLUMNS = np.zeros(0, dtype=np.int64)
 _VALUED = 0x3001
 """Characters below this have their hash values in a table; every whitespace character is among them."""
 
@@ -101,72 +100,15 @@ class _Vectorizer:
                               self.touched, out)
 
 
-class _GramTrie:
-    """A `char_wb` vocabulary as a trie, to find the known n-grams of many words with a few array operations.
+class _GramIndex:
+    """A `char_wb` vocabulary by hash, to find the known n-grams of new words in a compiled loop
+    (`kernels.gram_columns`): every n-gram of a padded word is hashed and looked up, about fifty per word."""
 
-    Cutting every n-gram of a new word out as a string and looking it up costs
-    about a hundred Python steps per word, and most of a reference or a number
-    is no known n-gram at all. Here every position of the words (each padded
-    with a space, as scikit-learn's `_char_wb_ngrams` does) walks the trie of
-    the vocabulary's prefixes, all positions in step, one character per step,
-    for at most the longest n-gram's length; a position leaves the walk as soon
-    as its characters are no known n-gram's beginning. Nodes are prefixes (0:
-    the empty one), a node's column is that of the n-gram it spells (-1: none),
-    and the edges are sorted keys `node * base + character rank` for
-    `np.searchsorted` (rank 0: a character no n-gram has, which no edge takes).
-    """
-
-    def __init__(self, vocabulary: dict[str, int], ngram_range: tuple[int, int]) -> None:
+    def __init__(self, vocabulary: dict[str, int], ngram_range: tuple[int, int], hashes: _WordHashes) -> None:
         self.low, self.high = ngram_range
-        prefixes = sorted({gram[:end] for gram in vocabulary for end in range(1, len(gram) + 1)})
-        node = {"": 0} | {prefix: number for number, prefix in enumerate(prefixes, 1)}
-        characters = sorted({ord(character) for gram in vocabulary for character in gram})
-        rank = {chr(code): number for number, code in enumerate(characters, 1)}
-        self.base = len(characters) + 1
-        # A last entry above every key or code point keeps `np.searchsorted` positions inside the arrays.
-        self.characters = np.array([*characters, 2**32 - 1], dtype=np.int64)
-        edges = np.array([node[prefix[:-1]] * self.base + rank[prefix[-1]] for prefix in prefixes], dtype=np.int64)
-        order = np.argsort(edges)
-        self.edges = np.append(edges[order], np.iinfo(np.int64).max)
-        self.children = np.arange(1, len(prefixes) + 1, dtype=np.int64)[order]
-        self.column = np.full(len(node), -1, dtype=np.int64)
-        for gram, column in vocabulary.items():
-            self.column[node[gram]] = column
-
-    def columns(self, words: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """The columns of every known n-gram of each word, repeats included, one word after the other, and where
-        each word's columns start: word i's are `[starts[i]:starts[i + 1]]`.
-
-        scikit-learn counts, in a padded word of length L, the n-grams of every length n from low to high
-        that fit in it, and a word shorter than low once, whole.
-        """
-        text = f" {'  '.join(words)} "
-        codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-        at = np.searchsorted(self.characters, codes)
-        # A walk never leaves its word: no n-gram has two spaces in a row, and words are apart by two (the
-        # last one's, then the next one's); past the text, rank 0, which no edge takes.
-        ranks = np.zeros(len(codes) + self.high, dtype=np.int64)
-        ranks[:len(codes)] = np.where(self.characters[at] == codes, at + 1, 0)
-        sizes = np.fromiter(map(len, words), dtype=np.int64, count=len(words)) + 2
-        owners = np.repeat(np.arange(len(words)), sizes)  # the word of each position
-        starts = np.arange(len(codes))
-        nodes = np.zeros(len(codes), dtype=np.int64)
-        found_starts, found_columns = [], []
-        for n in range(1, self.high + 1):
-            keys = nodes * self.base + ranks[starts + (n - 1)]
-            at = np.searchsorted(self.edges, keys)
-            known = self.edges[at] == keys
-            starts, nodes = starts[known], self.children[at[known]]
-            if not len(starts):
-                break
-            columns = self.column[nodes]
-            # Shorter than low, scikit-learn counts only a word too short for low, whole.
-            counted = columns >= 0 if n >= self.low else (columns >= 0) & (sizes[owners[starts]] == n)
-            found_starts.append(starts[counted])
-            found_columns.append(columns[counted])
-        owned = owners[np.concatenate([_NO_COLUMNS, *found_starts])]
-        columns = np.concatenate([_NO_COLUMNS, *found_columns])[np.argsort(owned, kind="stable")]
-        return columns, _indptr(np.bincount(owned, minlength=len(words)))
+        grams = list(vocabulary)
+        self.index = _HashIndex(len(grams))
+        self.index.add(hashes.grams(grams), np.fromiter(vocabulary.values(), dtype=np.int64, count=len(grams)))
 
 
 class _Counts:
@@ -231,6 +173,8 @@ class _WordHashes:
         self._values[[code for code in range(_VALUED) if chr(code).isspace()]] = 0
         self._seed = np.uint64(random.integers(0, 2**63))
         self._base = np.uint64(int(random.integers(0, 2**61)) * 8 + int(random.choice([3, 5])))  # see above
+        self._pad = np.uint64(random.integers(1, 2**63))
+        """The value of the space `char_wb` pads words with, in n-grams' hashes (not 0, as in words')."""
 
     def words(self, texts: Sequence[str], index: _HashIndex) -> _Words:
         """The texts' words, each looked up in `index` (by hash when at most `LONGEST_HASHED` long)."""
@@ -250,6 +194,19 @@ class _WordHashes:
     def pieces(self, codes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
         """The hash of each piece `codes[starts[i]:ends[i]]`."""
         return kernels.piece_hashes(codes, starts, ends, self._values, self._seed, self._base)
+
+    def grams(self, grams: Sequence[str]) -> np.ndarray:
+        """The hash of each n-gram, as `gram_columns` finds them in words."""
+        starts = _indptr(np.fromiter(map(len, grams), dtype=np.int64, count=len(grams)))
+        return kernels.gram_hashes(_codes("".join(grams)), starts[:-1], starts[1:], self._values, self._seed,
+                                   self._base, self._pad)
+
+    def gram_columns(self, words: _Words, starts: np.ndarray, ends: np.ndarray,
+                     grams: _GramIndex) -> tuple[np.ndarray, np.ndarray]:
+        """The `char_wb` columns of the words `[starts[i]:ends[i]]`, one word after the other, and where each
+        word's start."""
+        return kernels.gram_columns(words.codes, starts, ends, grams.low, grams.high, self._values, self._seed,
+                                    self._base, self._pad, grams.index.hashes, grams.index.rows, grams.index.shift)
 
     def token_columns(self, words: _Words, starts: np.ndarray, ends: np.ndarray,
                       vocabulary: _HashIndex) -> tuple[np.ndarray, np.ndarray]:
@@ -298,23 +255,24 @@ class _WordCounts(_Counts):
     The batch's words are found and hashed in compiled loops (`_WordHashes`),
     and their hashes give the rows of a table of known words (`_HashIndex`);
     a text's score adds up its words' rows of columns (`kernels.score_words`).
-    Only the words the index lacks are cut out of the text as strings, to be
-    looked up by their text: new words, and words longer than
-    `LONGEST_HASHED`. A new word's `char_wb` n-grams are found by walking a
-    trie of the vocabulary (`_GramTrie`), its word tokens by their hashes,
-    looked up in an index of the vocabulary's.
+    A new word gets the next row, and its columns are found by hashing each
+    of its n-grams (`_GramIndex`) and word tokens and looking them up in an
+    index of the vocabulary's. Words longer than `LONGEST_HASHED` are known by
+    their text, in a dict.
     """
 
     def __init__(self, vectorizers: Sequence[_Vectorizer]) -> None:
         super().__init__(vectorizers)
         self.lowercase = vectorizers[0].lowercase
-        self._known: dict[str, int] = {}
-        """Each known word's row in the tables."""
+        self.known = 0
+        """Rows in the tables: words known."""
+        self._long: dict[str, int] = {}
+        """The row of each known word longer than `LONGEST_HASHED`."""
         self._tables = [_WordTable() for _ in vectorizers]
         """Per vectorizer, each known word's columns, repeats included."""
         self._hashes = _WordHashes()
         self._index = _HashIndex(WORD_CACHE_SIZE)
-        self._tries = [_GramTrie(v.vocabulary, v.ngram_range) if v.analyzer == "char_wb" else None
+        self._grams = [_GramIndex(v.vocabulary, v.ngram_range, self._hashes) if v.analyzer == "char_wb" else None
                        for v in vectorizers]
         self._vocabularies = [self._vocabulary(v) if v.analyzer == "word" else None for v in vectorizers]
         if any(vectorizer.analyzer == "word" for vectorizer in vectorizers):
@@ -332,49 +290,55 @@ class _WordCounts(_Counts):
 
     def add_scores(self, texts: Sequence[str], weights: np.ndarray, out: np.ndarray) -> None:
         words = self._hashes.words([text.lower() for text in texts] if self.lowercase else texts, self._index)
-        rows = words.rows
-        missing = np.flatnonzero(rows < 0)
+        missing = np.flatnonzero(words.rows < 0)
         if len(missing):
-            rows = self._add(words, rows, missing)
-        if len(self._known) > len(self._word_counts):
-            self._word_counts = np.zeros(2 * len(self._known))
+            self._add(words, missing)
+        if self.known > len(self._word_counts):
+            self._word_counts = np.zeros(2 * self.known)
         for vectorizer, table in zip(self.vectorizers, self._tables, strict=True):
-            kernels.score_words(words.texts, rows, table.indptr, table.columns, vectorizer.idf,
+            kernels.score_words(words.texts, words.rows, table.indptr, table.columns, vectorizer.idf,
                                 _share(weights, vectorizer), vectorizer.sublinear, vectorizer.norm_code,
                                 self._word_counts, vectorizer.counts, vectorizer.touched, out)
 
-    def _add(self, words: _Words, rows: np.ndarray, missing: np.ndarray) -> np.ndarray:
-        """`rows` with those of the missing words filled in, the words the tables lack added first, all together.
+    def _add(self, words: _Words, missing: np.ndarray) -> None:
+        """Fills in the rows of the `missing` words, giving each new one a row in the tables first.
 
-        When they would overfill the cache, it is emptied and the whole batch's words are added again.
+        When they might overfill the cache, it is emptied and the whole batch's words are added again.
         """
-        known = self._known
-        cut = _cut(words.joined, words.starts[missing], words.ends[missing])
-        first = dict(zip(reversed(cut), reversed(missing.tolist()), strict=True))  # each word's first occurrence
-        new = [word for word in first if word not in known]
-        if len(known) + len(new) > WORD_CACHE_SIZE:
-            known.clear()
+        if self.known + len(missing) > WORD_CACHE_SIZE:
+            self.known = 0
+            self._long.clear()
+            self._index.clear()
             for table in self._tables:
                 table.clear()
-            self._index.clear()
-            missing, rows = np.arange(len(rows)), np.full(len(rows), -1, dtype=np.int64)
-            cut = _cut(words.joined, words.starts, words.ends)
-            first = dict(zip(reversed(cut), reversed(missing.tolist()), strict=True))
-            new = list(first)
-        first_new = len(known)
-        if new:
-            at = np.fromiter(map(first.__getitem__, new), dtype=np.int64, count=len(new))
-            starts, ends = words.starts[at], words.ends[at]
-            for trie, vocabulary, table in zip(self._tries, self._vocabularies, self._tables, strict=True):
-                if trie is not None:
-                    table.append(*trie.columns(new))
-                elif vocabulary is not None:
-                    table.append(*self._hashes.token_columns(words, starts, ends, vocabulary))
-            known.update(zip(new, range(first_new, first_new + len(new)), strict=True))
-            hashed = ends - starts <= LONGEST_HASHED  # a longer word is looked up by its text, never by hash
-            self._index.add(words.hashes[at[hashed]], np.arange(first_new, first_new + len(new))[hashed])
-        rows[missing] = np.fromiter(map(known.__getitem__, cut), dtype=np.int64, count=len(cut))
-        return rows
+            words.rows.fill(-1)
+            missing = np.arange(len(words.rows))
+        long = words.ends[missing] - words.starts[missing] > LONGEST_HASHED
+        firsts = kernels.claim(words.hashes, words.rows, missing[~long], self.known, self._index.hashes,
+                               self._index.rows, self._index.shift)
+        self._learn(words, firsts)
+        if long.any():
+            new: list[int] = []
+            for at in missing[long].tolist():
+                word = words.joined[words.starts[at]:words.ends[at]]
+                row = self._long.get(word)
+                if row is None:
+                    row = self._long[word] = self.known + len(new)
+                    new.append(at)
+                words.rows[at] = row
+            self._learn(words, np.array(new, dtype=np.int64))
+
+    def _learn(self, words: _Words, firsts: np.ndarray) -> None:
+        """Appends to the tables the columns of the words at `firsts`, the next rows in order."""
+        if not len(firsts):
+            return
+        starts, ends = words.starts[firsts], words.ends[firsts]
+        for grams, vocabulary, table in zip(self._grams, self._vocabularies, self._tables, strict=True):
+            if grams is not None:
+                table.append(*self._hashes.gram_columns(words, starts, ends, grams))
+            elif vocabulary is not None:
+                table.append(*self._hashes.token_columns(words, starts, ends, vocabulary))
+        self.known += len(firsts)
 
 
 @functools.cache
@@ -383,10 +347,6 @@ def _word_characters() -> np.ndarray:
     word = np.fromiter(map(str.isalnum, map(chr, range(0x110000))), dtype=bool, count=0x110000)
     word[ord("_")] = True
     return word
-
-
-def _cut(text: str, starts: np.ndarray, ends: np.ndarray) -> list[str]:
-    return list(map(text.__getitem__, map(slice, starts.tolist(), ends.tolist())))
 
 
 class _WordTable:

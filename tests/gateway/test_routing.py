@@ -321,7 +321,7 @@ def test_the_fast_scorer_gives_the_pipelines_probabilities(model_file, monkeypat
         draft = make_draft(subject=example.subject, text=example.text, category_hint=example.portal_category)
         assert fast.predict(draft) == pytest.approx(model.predict(draft), abs=1e-12)
     assert type(fast.scorer.counts).__name__ == "_WordCounts"  # the per-word path, not the analyzer's
-    assert len(fast.scorer.counts._known) <= 50 + max(len(t.split()) for t in texts)  # type: ignore[attr-defined]
+    assert fast.scorer.counts.known <= 50 + max(len(t.split()) for t in texts)  # type: ignore[attr-defined]
     assert FastScorer.compile(model.pipeline, probes=["x"]) is not None
 
 
@@ -351,7 +351,7 @@ def test_the_fast_scorer_finds_the_words_str_split_finds(model_file):
         assert np.allclose(got, model.pipeline.predict_proba(texts), rtol=0.0, atol=1e-12), round_
     alone = np.array([fast.scorer.probabilities(text) for text in texts])
     assert np.allclose(alone, model.pipeline.predict_proba(texts), rtol=0.0, atol=1e-12)
-    assert long_word in fast.scorer.counts._known  # type: ignore[attr-defined]  # looked up by its text
+    assert long_word in fast.scorer.counts._long  # type: ignore[attr-defined]  # looked up by its text
 
 
 def test_thue_morse_words_do_not_collide_in_the_fast_scorers_hashes_even_when_two_letters_values_nearly_agree():
@@ -436,7 +436,7 @@ def test_the_fast_scorer_keeps_thousands_of_new_words_without_losing_one(model_f
         assert np.allclose(fast.scorer.probabilities_many(batch), model.pipeline.predict_proba(batch),
                            rtol=0.0, atol=1e-12)
     counts = fast.scorer.counts
-    assert len(counts._known) > 5_000  # type: ignore[attr-defined]
+    assert counts.known > 5_000  # type: ignore[attr-defined]
     chars = counts._tables[1]  # type: ignore[attr-defined]
     assert len(chars.indptr) > 1_025 and len(chars.columns) > 16_384
     again = texts[:64] + texts[-64:]
