@@ -8,12 +8,15 @@ storing the record. This module reads the fitted vectorizers' vocabulary and
 IDF weights and the logistic regression's coefficients once. When every
 vectorizer works within words (the shape `router.training` builds: word
 unigrams and `char_wb` n-grams), a batch is one array of code points, its
-words found and hashed by array operations, not one by one in Python; which
-columns each word has in every vectorizer is computed once and cached (words
-repeat across messages, bounded in size), the words a batch brings for the
-first time all at once, and a batch's counting, TF-IDF weighting and scoring
-are a few sparse matrix operations per vectorizer. Other vectorizers are
-counted text by text with their analyzer.
+words found and hashed in compiled loops (`gateway.model_kernels`), not one
+by one in Python; which columns each word has in every vectorizer is
+computed once and cached (words repeat across messages, bounded in size),
+and a batch's counting, TF-IDF weighting and scoring are one more compiled
+loop per vectorizer. Other vectorizers are counted text by text with their
+analyzer, then scored the same way.
+
+A scorer keeps scratch arrays and its word cache between calls: use it from
+one thread (the event loop's) at a time.
 
 It is only used when it reproduces the pipeline: `compile` accepts only
 TF-IDF vectorizers in a FeatureUnion, then a logistic regression, and checks
@@ -107,7 +110,7 @@ class _GramIndex:
     def __init__(self, vocabulary: dict[str, int], ngram_range: tuple[int, int], hashes: _WordHashes) -> None:
         self.low, self.high = ngram_range
         grams = list(vocabulary)
-        self.index = _HashIndex(len(grams))
+        self.index = _HashIndex(len(grams), spare=2)
         self.index.add(hashes.grams(grams), np.fromiter(vocabulary.values(), dtype=np.int64, count=len(grams)))
 
 
@@ -223,11 +226,14 @@ def _codes(text: str) -> np.ndarray:
 class _HashIndex:
     """Hash to row (of the word tables, or a vocabulary's column): a linear-probing table in two arrays.
 
-    Four times as many slots as entries keep every entry within a few slots of its hash's own.
+    `spare` times as many slots as entries keep every entry within a few slots of its hash's own: four for
+    the word cache, looked up for every word of every message; two for a vocabulary (16 bytes a slot, for up
+    to millions of n-grams), looked up only for new words.
     """
 
-    def __init__(self, entries: int) -> None:
-        bits = max(10, (4 * entries - 1).bit_length())
+    def __init__(self, entries: int, spare: int = 4) -> None:
+        bits = max(10, (spare * entries - 1).bit_length())
+        self._room = (1 << bits) // spare
         self.shift = np.uint64(64 - bits)
         self.hashes = np.zeros(1 << bits, dtype=np.uint64)
         self.rows = np.full(1 << bits, -1, dtype=np.int64)
@@ -238,8 +244,8 @@ class _HashIndex:
         return kernels.look_up(hashes, self.hashes, self.rows, self.shift)
 
     def add(self, hashes: np.ndarray, rows: np.ndarray) -> None:
-        """Indexes new entries (distinct hashes, none indexed yet), while at most a quarter of the slots are taken."""
-        room = max(0, len(self.rows) // 4 - self._count)
+        """Indexes new entries (distinct hashes, none indexed yet) while there is room (see the class's doc)."""
+        room = max(0, self._room - self._count)
         hashes, rows = hashes[:room], rows[:room]
         self._count += len(hashes)
         kernels.add(hashes, rows.astype(np.int64), self.hashes, self.rows, self.shift)
@@ -283,7 +289,7 @@ class _WordCounts(_Counts):
     def _vocabulary(self, vectorizer: _Vectorizer) -> _HashIndex:
         """The "word" vectorizer's tokens, by hash, to their columns."""
         tokens = list(vectorizer.vocabulary)
-        index = _HashIndex(len(tokens))
+        index = _HashIndex(len(tokens), spare=2)
         index.add(self._hashes.strings(tokens), np.fromiter(vectorizer.vocabulary.values(), dtype=np.int64,
                                                              count=len(tokens)))
         return index

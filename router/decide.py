@@ -8,9 +8,8 @@ not, so a ticket's classification can always be explained after the fact.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from normalize.schema import MessageDraft
 from router.conditions import KEPT_VERDICTS, Attempt
@@ -21,9 +20,12 @@ if TYPE_CHECKING:
     from router.classifier import Classifier
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """Where a ticket goes and why; `decided_by` is `rule:<name>`, `model:<name>` or `default`."""
+class Decision(NamedTuple):
+    """Where a ticket goes and why; `decided_by` is `rule:<name>`, `model:<name>` or `default`.
+
+    A named tuple rather than a frozen dataclass: as immutable, and made in a third of the time (a frozen
+    dataclass sets each field through `object.__setattr__`), once for every ticket.
+    """
 
     queue: str
     category: str | None

@@ -228,5 +228,5 @@ def test_decisions_that_tried_the_same_rules_write_the_same_attempts_each_with_i
 
 def test_decision_is_frozen() -> None:
     decision = decide(make_draft(), rules(), now=MONDAY_10_UTC)
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         decision.queue = "x"  # type: ignore[misc]
