@@ -45,7 +45,7 @@ class Router:
     def classify(self, drafts: Sequence[MessageDraft], _now: datetime) -> list[dict[str, Any]]:
         """The processor's classifier, a batch at a time; ignores the processing time (see the module doc)."""
         items = [(draft, draft.received_at) for draft in drafts]
-        return [decision.to_json() for decision in decide_many(items, self.config, classifier=self.model)]
+        return [decision.to_stored() for decision in decide_many(items, self.config, classifier=self.model)]
 
 
 def build_router(config: Config) -> Router:

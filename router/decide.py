@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+import orjson
+
 from normalize.schema import MessageDraft
 from router.conditions import KEPT_VERDICTS, Attempt
 from router.config import DEFAULT_MODEL_THRESHOLD, Priority, RouterConfig, Rule
@@ -36,14 +38,28 @@ class Decision(NamedTuple):
     tried: tuple[Attempt, ...]
 
     def to_json(self) -> dict[str, Any]:
+        objects, _ = _kept(self.tried)
+        tried = [*objects, _attempt_json(self.tried[-1])] if _has_model(self.tried) else list(objects)
+        return self._document(tried)
+
+    def to_stored(self) -> dict[str, Any]:
+        """`to_json` as a ticket stores it: the same document once serialized by orjson, whose tried list is
+        already serialized (an `orjson.Fragment`), once per combination of rule attempts."""
+        _, text = _kept(self.tried)
+        if _has_model(self.tried):
+            model = orjson.dumps(_attempt_json(self.tried[-1]))
+            text = b"[" + model + b"]" if text == b"[]" else text[:-1] + b"," + model + b"]"
+        return self._document(orjson.Fragment(text))
+
+    def _document(self, tried: Any) -> dict[str, Any]:
         return {
             "queue": self.queue,
             "category": self.category,
-            "priority": self.priority.value,
+            "priority": str(self.priority),  # a StrEnum: str() is its value, without `.value`'s Python-level lookup
             "tags": list(self.tags),
             "decided_by": self.decided_by,
             "confidence": self.confidence,
-            "tried": _tried_json(self.tried),
+            "tried": tried,
         }
 
     @classmethod
@@ -61,26 +77,31 @@ class Decision(NamedTuple):
 
 MODEL_PREFIX = "model:"
 """How the model's attempt and decision are named: `model:<name>`."""
-_KEPT_TRIED: dict[tuple[Attempt, ...], list[dict[str, Any]]] = {}
+_KEPT_TRIED: dict[tuple[Attempt, ...], tuple[list[dict[str, Any]], bytes]] = {}
 """The JSON of combinations of rule attempts seen before; emptied when it holds `KEPT_VERDICTS`."""
 
 
-def _tried_json(tried: tuple[Attempt, ...]) -> list[dict[str, Any]]:
-    """The attempts as JSON objects, a new list each time whose objects may be shared: read them, never change them.
+def _has_model(tried: tuple[Attempt, ...]) -> bool:
+    return bool(tried) and tried[-1].rule.startswith(MODEL_PREFIX)
+
+
+def _kept(tried: tuple[Attempt, ...]) -> tuple[list[dict[str, Any]], bytes]:
+    """The rules' attempts (not the model's) as JSON objects, shared (read them, never change them), and as
+    serialized JSON.
 
     Ten rules tried make ten objects per ticket, about a tenth of what the rules cost a message. Most messages
-    try the same rules with the same verdicts as an earlier one (see `Rule.attempt`), so the objects of
-    the rules' attempts are kept per combination and copied; the model's attempt, whose confidence
-    differs every time, is made anew.
+    try the same rules with the same verdicts as an earlier one (see `Rule.attempt`), so the rules'
+    attempts are kept per combination, objects and text; the model's attempt, whose confidence differs
+    every time, is made anew by the caller.
     """
-    model = 1 if tried and tried[-1].rule.startswith(MODEL_PREFIX) else 0
-    rules = tried[: len(tried) - model]
+    rules = tried[:-1] if _has_model(tried) else tried
     kept = _KEPT_TRIED.get(rules)
     if kept is None:
         if len(_KEPT_TRIED) >= KEPT_VERDICTS:
             _KEPT_TRIED.clear()
-        kept = _KEPT_TRIED[rules] = [_attempt_json(attempt) for attempt in rules]
-    return [*kept, _attempt_json(tried[-1])] if model else list(kept)
+        objects = [_attempt_json(attempt) for attempt in rules]
+        kept = _KEPT_TRIED[rules] = (objects, orjson.dumps(objects))
+    return kept
 
 
 def _attempt_json(attempt: Attempt) -> dict[str, Any]:

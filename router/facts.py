@@ -47,8 +47,8 @@ class MessageFacts:
     def __init__(self, draft: MessageDraft, now: datetime) -> None:
         """Facts of `draft` as decided at `now` (a naive `now` is taken as UTC)."""
         self._draft = draft
-        self.channel: str = draft.channel.value
-        self.transport: str = draft.transport.value
+        self.channel: str = str(draft.channel)  # StrEnums: str() is the value, without `.value`'s Python-level lookup
+        self.transport: str = str(draft.transport)
         self.moment: datetime = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
 
     @_computed_once

@@ -32,7 +32,7 @@ def feature_text(subject: str, text: str, channel: str | None = None, portal_cat
 
 
 def draft_features(draft: MessageDraft) -> str:
-    return feature_text(draft.subject, draft.text, draft.channel.value, draft.category_hint)
+    return feature_text(draft.subject, draft.text, str(draft.channel), draft.category_hint)
 
 
 @functools.lru_cache(maxsize=1024)  # channels and portal categories: a few values, on every message

@@ -226,6 +226,28 @@ def test_decisions_that_tried_the_same_rules_write_the_same_attempts_each_with_i
     assert Decision.from_json(json.loads(json.dumps(unsure.to_json()))) == unsure
 
 
+def test_the_stored_form_of_a_decision_is_its_json_once_serialized() -> None:
+    """Tickets store `to_stored()`, whose tried list is serialized once per combination of rule attempts:
+    written by orjson it must read back as `to_json()` exactly, with no rule, a rule decision, the model sure
+    and unsure (its attempt appended to the kept rules' text), and the default."""
+    import orjson
+
+    model_config = {"path": "m.joblib", "threshold": 0.9}
+    cases = [
+        decide(make_draft(), rules(model=model_config), now=MONDAY_10_UTC, classifier=fixed_model({"network": 0.95})),
+        decide(make_draft(text="vpn down"), rules(TELEGRAM, VPN), now=MONDAY_10_UTC),
+        decide(make_draft(), rules(TELEGRAM, VPN), now=MONDAY_10_UTC),
+        decide(make_draft(), rules(TELEGRAM, VPN, model=model_config), now=MONDAY_10_UTC,
+               classifier=fixed_model({"network": 0.95})),
+        decide(make_draft(), rules(TELEGRAM, VPN, model=model_config), now=MONDAY_10_UTC,
+               classifier=fixed_model({"network": 0.55})),
+        decide(make_draft(), rules(), now=MONDAY_10_UTC),
+    ]
+    for decision in cases:
+        assert orjson.loads(orjson.dumps(decision.to_stored())) == decision.to_json(), decision.decided_by
+    assert [len(d.to_json()["tried"]) for d in cases] == [1, 2, 2, 3, 3, 0]
+
+
 def test_decision_is_frozen() -> None:
     decision = decide(make_draft(), rules(), now=MONDAY_10_UTC)
     with pytest.raises(AttributeError):
