@@ -198,27 +198,16 @@ def _transport(facts: MessageFacts) -> tuple[str, ...]:
     return (facts.transport,)
 
 
-# Facts that are tuples already are read by C-level getters: no Python call per rule and message.
+# Facts used as they are read by C-level getters: no Python call per rule and message.
 _recipients: FactReader = operator.attrgetter("recipients")
 _sender_ids: FactReader = operator.attrgetter("sender_ids")
 _domains: FactReader = operator.attrgetter("sender_domains")
+_subject: Callable[[MessageFacts], str] = operator.attrgetter("subject")
+_searchable: Callable[[MessageFacts], str] = operator.attrgetter("searchable_text")
+_lowered_subject: Callable[[MessageFacts], str | None] = operator.attrgetter("ascii_lower_subject")
+_lowered_searchable: Callable[[MessageFacts], str | None] = operator.attrgetter("ascii_lower_text")
 
 
 def _portal_category(facts: MessageFacts) -> tuple[str, ...]:
     return (facts.portal_category,) if facts.portal_category else ()
 
-
-def _subject(facts: MessageFacts) -> str:
-    return facts.subject
-
-
-def _searchable(facts: MessageFacts) -> str:
-    return facts.searchable_text
-
-
-def _lowered_subject(facts: MessageFacts) -> str | None:
-    return facts.ascii_lower_subject
-
-
-def _lowered_searchable(facts: MessageFacts) -> str | None:
-    return facts.ascii_lower_text
