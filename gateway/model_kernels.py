@@ -50,21 +50,6 @@ def _value(code: int, values: np.ndarray, seed: np.uint64) -> np.uint64:
 
 
 @njit(cache=True)
-def piece_hashes(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray, values: np.ndarray, seed: np.uint64,
-                 base: np.uint64) -> np.ndarray:
-    """The hash of each piece `codes[starts[i]:ends[i]]`: its characters' values times the base's powers 0, 1, ..."""
-    hashes = np.empty(len(starts), dtype=np.uint64)
-    for i in range(len(starts)):
-        h = _ZERO
-        power = _ONE
-        for at in range(starts[i], ends[i]):
-            h += _value(codes[at], values, seed) * power
-            power *= base
-        hashes[i] = h
-    return hashes
-
-
-@njit(cache=True)
 def _find(h: np.uint64, hashes: np.ndarray, rows: np.ndarray, shift: np.uint64) -> int:
     """The row of hash `h` in a linear-probing table (`hashes`, `rows`; -1 marks a free slot), or -1."""
     mask = len(rows) - 1
@@ -232,22 +217,6 @@ def score_words(texts: np.ndarray, word_rows: np.ndarray, table_indptr: np.ndarr
 
 
 @njit(cache=True)
-def score_columns(texts: np.ndarray, columns: np.ndarray, idf: np.ndarray, weights: np.ndarray, sublinear: bool,
-                  norm: int, counts: np.ndarray, touched: np.ndarray, out: np.ndarray) -> None:
-    """`score_words` for texts given as their columns, repeats included: text i's are
-    `columns[texts[i]:texts[i + 1]]`."""
-    for text in range(len(texts) - 1):
-        size = 0
-        for i in range(texts[text], texts[text + 1]):
-            column = columns[i]
-            if counts[column] == 0.0:
-                touched[size] = column
-                size += 1
-            counts[column] += 1.0
-        _score_counted(counts, touched, size, idf, weights, sublinear, norm, out[text])
-
-
-@njit(cache=True)
 def claim(hashes: np.ndarray, rows: np.ndarray, missing: np.ndarray, first_row: int, index_hashes: np.ndarray,
           index_rows: np.ndarray, shift: np.uint64) -> np.ndarray:
     """Gives each distinct hash among the words `missing` the next row from `first_row` on, in order of first
@@ -266,9 +235,11 @@ def claim(hashes: np.ndarray, rows: np.ndarray, missing: np.ndarray, first_row: 
 
 
 @njit(cache=True)
-def gram_hashes(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray, values: np.ndarray, seed: np.uint64,
-                base: np.uint64, pad: np.uint64) -> np.ndarray:
-    """`piece_hashes` of n-grams, where a space (the padding `char_wb` puts around a word) has the value `pad`."""
+def string_hashes(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray, values: np.ndarray, seed: np.uint64,
+                  base: np.uint64, pad: np.uint64) -> np.ndarray:
+    """The hash of each piece `codes[starts[i]:ends[i]]`: its characters' values times the base's powers 0, 1, ...,
+    as `words`, `token_columns` and `gram_columns` hash what they look up. A space is worth `pad`: only
+    `char_wb` n-grams hold one (the padding around a word); words and word tokens hold no whitespace."""
     hashes = np.empty(len(starts), dtype=np.uint64)
     for i in range(len(starts)):
         h = _ZERO
@@ -285,7 +256,7 @@ def gram_hashes(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray, values:
 def gram_columns(codes: np.ndarray, starts: np.ndarray, ends: np.ndarray, low: int, high: int, values: np.ndarray,
                  seed: np.uint64, base: np.uint64, pad: np.uint64, hashes: np.ndarray, rows: np.ndarray,
                  shift: np.uint64) -> tuple[np.ndarray, np.ndarray]:
-    """The `char_wb` columns of the words `codes[starts[i]:ends[i]]` (hashed as `gram_hashes` does), one word after
+    """The `char_wb` columns of the words `codes[starts[i]:ends[i]]` (hashed as `string_hashes` does), one word after
     the other, and where each word's start.
 
     scikit-learn pads a word with a space on each side and counts, in the padded word of length P, every

@@ -89,6 +89,8 @@ class _Vectorizer:
         """Scratch for the kernels, all zero between calls: each column's count in the text being scored."""
         self.touched = np.zeros(self.size, dtype=np.int64)
         """Scratch for the kernels: the columns the text being scored has."""
+        self.word_counts = np.zeros(0)
+        """Scratch for `add_scores`, made on its first call (only models scored text by text use it)."""
 
     def columns(self, text: str) -> list[int]:
         """The column (among this vectorizer's) of every n-gram of the text it knows, repeats included."""
@@ -99,8 +101,11 @@ class _Vectorizer:
         """Adds to `out` (a row per text) this vectorizer's share of the class scores: the TF-IDF of the texts
         (sublinear TF, IDF, each row normalized) times its (size x classes) `weights`. Text i's columns,
         repeats included, are `columns[texts[i]:texts[i + 1]]`."""
-        kernels.score_columns(texts, columns, self.idf, weights, self.sublinear, self.norm_code, self.counts,
-                              self.touched, out)
+        if not len(self.word_counts):
+            self.word_counts = np.zeros(self.size)
+        identity = np.arange(self.size + 1, dtype=np.int64)  # each column a "word" of one column: itself
+        kernels.score_words(texts, columns, identity, identity[:-1], self.idf, weights, self.sublinear,
+                            self.norm_code, self.word_counts, self.counts, self.touched, out)
 
 
 class _GramIndex:
@@ -111,7 +116,7 @@ class _GramIndex:
         self.low, self.high = ngram_range
         grams = list(vocabulary)
         self.index = _HashIndex(len(grams), spare=2)
-        self.index.add(hashes.grams(grams), np.fromiter(vocabulary.values(), dtype=np.int64, count=len(grams)))
+        self.index.add(hashes.strings(grams), np.fromiter(vocabulary.values(), dtype=np.int64, count=len(grams)))
 
 
 class _Counts:
@@ -190,19 +195,10 @@ class _WordHashes:
         return _Words(joined, codes, starts, ends, hashes, rows, text_words)
 
     def strings(self, strings: Sequence[str]) -> np.ndarray:
-        """The hash of each string."""
+        """The hash of each string (a vocabulary's words or n-grams), as the kernels hash what they look up."""
         starts = _indptr(np.fromiter(map(len, strings), dtype=np.int64, count=len(strings)))
-        return self.pieces(_codes("".join(strings)), starts[:-1], starts[1:])
-
-    def pieces(self, codes: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        """The hash of each piece `codes[starts[i]:ends[i]]`."""
-        return kernels.piece_hashes(codes, starts, ends, self._values, self._seed, self._base)
-
-    def grams(self, grams: Sequence[str]) -> np.ndarray:
-        """The hash of each n-gram, as `gram_columns` finds them in words."""
-        starts = _indptr(np.fromiter(map(len, grams), dtype=np.int64, count=len(grams)))
-        return kernels.gram_hashes(_codes("".join(grams)), starts[:-1], starts[1:], self._values, self._seed,
-                                   self._base, self._pad)
+        return kernels.string_hashes(_codes("".join(strings)), starts[:-1], starts[1:], self._values, self._seed,
+                                     self._base, self._pad)
 
     def gram_columns(self, words: _Words, starts: np.ndarray, ends: np.ndarray,
                      grams: _GramIndex) -> tuple[np.ndarray, np.ndarray]:
