@@ -8,11 +8,11 @@ and a decision can always be explained by the verdicts it collected.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
-from router.facts import MessageFacts
+from router.facts import ATTACHMENT_TYPES, MOMENT, PHONE, Fact, MessageFacts
 from router.hours import WeeklyHours
 from router.prefilter import Words, may_match, required_words
 from router.text import keyword_pattern, shorten
@@ -33,49 +33,45 @@ class Attempt(NamedTuple):
 
 
 class Condition(Protocol):
-    """One `when` key of a rule; `key` is its name in the configuration."""
+    """One `when` key of a rule; `key` is its name in the configuration.
+
+    `reads` is the fact its verdict is a function of, for a condition on a small fact (a channel, a
+    domain, the minute), so the verdict holds for every message with the same value (`router.plan`);
+    None for a condition on the text, which each message has its own of.
+    """
 
     @property
     def key(self) -> str: ...
 
+    @property
+    def reads(self) -> Callable[[MessageFacts], Hashable] | None: ...
+
     def test(self, facts: MessageFacts) -> Verdict: ...
 
 
-FactReader = Callable[[MessageFacts], tuple[str, ...]]
 KEPT_VERDICTS = 4096
-"""Verdicts a condition keeps for values it has judged before; emptied when full."""
+"""Judgements kept for values seen before (verdicts, attempts, programs); each store is emptied when full."""
 
 
 @dataclass(frozen=True, slots=True)
 class OneOf:
-    """Matches when any observed value equals any accepted value (both already normalized).
-
-    The few values a message can show (a channel, a sender's domain, a
-    portal category) recur from message to message, so each one's verdict
-    is kept (a bounded number) instead of its explanation being written
-    again for every message.
-    """
+    """Matches when any observed value equals any accepted value (both already normalized)."""
 
     key: str
     accepted: tuple[str, ...]
-    observed: FactReader
+    observed: Fact
+    """A fact whose value is a tuple of strings."""
     wanted: str = field(init=False)
-    verdicts: dict[tuple[str, ...], Verdict] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "wanted", _listing(self.accepted))
-        object.__setattr__(self, "verdicts", {})
+
+    @property
+    def reads(self) -> Callable[[MessageFacts], Hashable]:
+        return self.observed.source
 
     def test(self, facts: MessageFacts) -> Verdict:
-        seen = self.observed(facts)
-        verdict = self.verdicts.get(seen)
-        if verdict is None:
-            if len(self.verdicts) >= KEPT_VERDICTS:
-                self.verdicts.clear()
-            verdict = self.verdicts[seen] = self._judge(seen)
-        return verdict
-
-    def _judge(self, seen: tuple[str, ...]) -> Verdict:
+        seen: tuple[str, ...] = self.observed.read(facts)
         hits = [value for value in seen if value in self.accepted]
         wanted = self.wanted
         if hits:
@@ -98,6 +94,10 @@ class PhonePrefix:
         object.__setattr__(self, "wanted", _listing(self.prefixes))
         object.__setattr__(self, "no_phone", Verdict(False, f"{self.key}: requester has no phone number, "
                                                             f"wanted {self.wanted}"))
+
+    @property
+    def reads(self) -> Callable[[MessageFacts], Hashable]:
+        return PHONE.source
 
     def test(self, facts: MessageFacts) -> Verdict:
         wanted = self.wanted
@@ -122,6 +122,10 @@ class MediaType:
         object.__setattr__(self, "wanted", _listing(self.patterns))
         object.__setattr__(self, "no_attachments", Verdict(False, f"{self.key}: no attachments, wanted {self.wanted}"))
 
+    @property
+    def reads(self) -> Callable[[MessageFacts], Hashable]:
+        return ATTACHMENT_TYPES.source
+
     def test(self, facts: MessageFacts) -> Verdict:
         wanted = self.wanted
         if not facts.attachment_types:
@@ -140,6 +144,10 @@ class Hours:
     key: str
     hours: tuple[WeeklyHours, ...]
 
+    @property
+    def reads(self) -> Callable[[MessageFacts], Hashable]:
+        return MOMENT.source
+
     def test(self, facts: MessageFacts) -> Verdict:
         zone = self.hours[0].zone
         when = f"{facts.moment.astimezone(zone):%a %H:%M} ({zone})"
@@ -155,7 +163,7 @@ class Pattern:
 
     `shown` is how the patterns appear in explanations (the configured regex,
     or the keywords), since a keyword pattern's compiled form explains nothing.
-    `lowered` reads the same text lowercased when it is ASCII: a pattern runs
+    `text` reads the text and its lowercase when it is ASCII: a pattern runs
     only when the text holds one of the words it cannot match without
     (`router.prefilter`).
     """
@@ -163,8 +171,7 @@ class Pattern:
     key: str
     patterns: tuple[re.Pattern[str], ...]
     shown: tuple[str, ...]
-    text: Callable[[MessageFacts], str]
-    lowered: Callable[[MessageFacts], str | None]
+    text: Callable[[MessageFacts], tuple[str, str | None]]
     words: tuple[Words | None, ...] = field(init=False)
     miss: Verdict = field(init=False)
     _checks: tuple[tuple[re.Pattern[str], Words | None, str], ...] = field(init=False, repr=False)
@@ -174,12 +181,16 @@ class Pattern:
         object.__setattr__(self, "miss", Verdict(False, f"{self.key}: no match for {_listing(self.shown)}"))
         object.__setattr__(self, "_checks", tuple(zip(self.patterns, self.words, self.shown, strict=True)))
 
+    @property
+    def reads(self) -> None:
+        return None
+
     def test(self, facts: MessageFacts) -> Verdict:
-        lowered = self.lowered(facts)
+        text, lowered = self.text(facts)
         for pattern, words, shown in self._checks:
             if not may_match(words, lowered):
                 continue
-            found = pattern.search(self.text(facts))
+            found = pattern.search(text)
             if found is not None:
                 return Verdict(True, f"{self.key}: {shorten(found.group(0))!r} matches {shown!r}")
         return self.miss
@@ -216,10 +227,14 @@ class Keywords:
         object.__setattr__(self, "single", single)
         object.__setattr__(self, "miss", Verdict(False, f"{self.key}: no match for {', '.join(self.keywords)!r}"))
 
+    @property
+    def reads(self) -> None:
+        return None
+
     def test(self, facts: MessageFacts) -> Verdict:
-        lowered = facts.ascii_lower_text
+        text, lowered = facts.searchable()
         if lowered is None or self.words is None or self._may_occur(lowered):
-            found = self.pattern.search(facts.searchable_text)
+            found = self.pattern.search(text)
             if found is not None:
                 return Verdict(True, f"{self.key}: {shorten(found.group(0))!r} matches {', '.join(self.keywords)!r}")
         return self.miss
@@ -232,12 +247,13 @@ class Keywords:
 
 
 def cost(condition: Condition) -> int:
-    """How expensive a test is, in rank: a rule tests its cheap conditions first, as each may end it."""
+    """How expensive a test is, in rank: a rule tests its cheap conditions first, as each may end it.
+    Conditions on small facts come before any on the text (`router.plan` relies on it)."""
     if isinstance(condition, Pattern):
         return 3
-    if isinstance(condition, Hours):
-        return 2
     if isinstance(condition, Keywords):
+        return 2
+    if isinstance(condition, Hours):
         return 1
     return 0
 

@@ -8,16 +8,16 @@ starts, with its dotted key, and never while a message is being routed.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 from pathlib import PurePath
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from router.conditions import KEPT_VERDICTS, Attempt, Condition, Verdict, cost
+from router.conditions import Condition, cost
 from router.errors import RouterConfigError
-from router.facts import MessageFacts
+from router.plan import RulePlan
 from router.validation import (
     child_key,
     expect_number,
@@ -61,59 +61,21 @@ class Rule:
     Conditions are tested cheapest first (a comparison before a pattern scan),
     since every one must match and the first that does not ends the test; a
     match still explains itself in the order the conditions were written.
+    The rule list is evaluated by `router.plan.RulePlan`.
     """
 
     name: str
     when: tuple[Condition, ...]
     set: RuleAction
-    _order: tuple[int, ...] = field(init=False, repr=False, compare=False)
-    _check: Callable[[MessageFacts], Verdict] = field(init=False, repr=False, compare=False)
-    _attempts: dict[int, tuple[Verdict, Attempt]] = field(init=False, repr=False, compare=False)
+    order: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    """Indexes of `when` in the order tested."""
 
     def __post_init__(self) -> None:
-        order = sorted(range(len(self.when)), key=lambda i: cost(self.when[i]))
-        object.__setattr__(self, "_order", tuple(order))
-        # Most rules have one condition, whose own verdict says it all.
-        object.__setattr__(self, "_check", self.when[0].test if len(self.when) == 1 else self._every)
-        object.__setattr__(self, "_attempts", {})
+        object.__setattr__(self, "order", tuple(sorted(range(len(self.when)), key=lambda i: cost(self.when[i]))))
 
     @property
     def matches_everything(self) -> bool:
         return not self.when
-
-    def attempt(self, facts: MessageFacts) -> Attempt:
-        """`test` as a decision records it.
-
-        Conditions keep the verdicts of values they saw before, so most
-        messages get a verdict object seen before too, and its attempt is
-        kept beside it (keyed by identity; the entry holds the verdict, so its
-        id is not reused while kept) instead of being built again.
-        """
-        verdict = self._check(facts)
-        kept = self._attempts.get(id(verdict))
-        if kept is not None:
-            return kept[1]
-        attempt = Attempt(self.name, verdict.matched, verdict.reason)
-        if len(self._attempts) >= KEPT_VERDICTS:
-            self._attempts.clear()
-        self._attempts[id(verdict)] = (verdict, attempt)
-        return attempt
-
-    def test(self, facts: MessageFacts) -> Verdict:
-        """Yes or no, with the reason: every condition's on a match, the first failing one's otherwise."""
-        return self._check(facts)
-
-    def _every(self, facts: MessageFacts) -> Verdict:
-        """`test` of a rule with no condition or several."""
-        reasons: dict[int, str] = {}
-        for index in self._order:
-            verdict = self.when[index].test(facts)
-            if not verdict.matched:
-                return verdict
-            reasons[index] = verdict.reason
-        if not reasons:
-            return Verdict(True, "no conditions: matches every message")
-        return Verdict(True, "; ".join(reasons[i] for i in range(len(self.when))))
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +93,10 @@ class RouterConfig:
     default_priority: Priority = Priority.NORMAL
     rules: tuple[Rule, ...] = ()
     model: ModelConfig | None = None
+    plan: RulePlan = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "plan", RulePlan(self.rules))
 
 
 def parse_router_config(data: Mapping[str, Any], path: str = "router") -> RouterConfig:

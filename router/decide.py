@@ -164,13 +164,8 @@ def _by_rules(draft: MessageDraft, config: RouterConfig, now: datetime, tried: l
     """The first matching rule's decision, or None; every rule tested is appended to `tried`."""
     if not config.rules:  # facts cost more than everything else here: only when a rule reads them
         return None
-    facts = MessageFacts(draft, now)
-    for rule in config.rules:
-        attempt = rule.attempt(facts)
-        tried.append(attempt)
-        if attempt.matched:
-            return _by_rule(rule, config, _hint(draft), tried)
-    return None
+    rule = config.plan.run(MessageFacts(draft, now), tried)
+    return None if rule is None else _by_rule(rule, config, _hint(draft), tried)
 
 
 def _by_rule(rule: Rule, config: RouterConfig, hint: str | None, tried: list[Attempt]) -> Decision:

@@ -8,10 +8,11 @@ comparison and a draft field that moves only changes this module.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Mapping
+import operator
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from normalize.schema import MessageDraft, Requester
 from router.text import fold, nfc, normalize_address, normalize_domain
@@ -50,6 +51,8 @@ class MessageFacts:
         self.channel: str = str(draft.channel)  # StrEnums: str() is the value, without `.value`'s Python-level lookup
         self.transport: str = str(draft.transport)
         self.moment: datetime = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+        self._subject: tuple[str, str | None] | None = None
+        self._searchable: tuple[str, str | None] | None = None
 
     @_computed_once
     def recipients(self) -> tuple[str, ...]:
@@ -74,43 +77,98 @@ class MessageFacts:
         hint = self._draft.category_hint
         return fold(hint) if hint else None
 
-    @_computed_once
-    def field_names(self) -> Mapping[str, str]:
-        """Each form field's name as compared (folded), to its name in the draft."""
-        return _folded_names(tuple(self._draft.fields))
-
     def field(self, folded_name: str) -> tuple[str, ...]:
         """One form field's values (`_field_values`), by its folded name; () when the form has no such field.
         Only the fields a rule names are folded: a form may carry a hundred that none does."""
-        name = self.field_names.get(folded_name)
-        return () if name is None else _field_values(self._draft.fields[name])
+        fields = self._draft.fields
+        name = _folded_names(tuple(fields)).get(folded_name)
+        return () if name is None else _field_values(fields[name])
 
     @_computed_once
     def attachment_types(self) -> tuple[str, ...]:
         return tuple(media_type(a.content_type) for a in self._draft.attachments)
 
-    @_computed_once
-    def subject(self) -> str:
-        return nfc(self._draft.subject)
+    # The texts are methods, not computed attributes: a text condition reads them for every message, and a
+    # Python call costs a fraction of a descriptor's (the interpreter calls it without re-entering itself).
+    def subject(self) -> tuple[str, str | None]:
+        """The subject (NFC) and its lowercase when all ASCII, else None: see `searchable`."""
+        subject = self._subject
+        if subject is None:
+            subject = self._subject = _with_ascii_lower(nfc(self._draft.subject))
+        return subject
 
-    @_computed_once
-    def searchable_text(self) -> str:
-        return nfc(f"{self._draft.subject}\n{self._draft.text[:RULE_TEXT_CHARS]}")
-
-    @_computed_once
-    def ascii_lower_subject(self) -> str | None:
-        """`subject` lowercased when it is all ASCII (else None); see `ascii_lower_text`."""
-        return _ascii_lower(self.subject)
-
-    @_computed_once
-    def ascii_lower_text(self) -> str | None:
-        """`searchable_text` lowercased when it is all ASCII (else None), where conditions look for
-        their words before running a pattern: on ASCII, case-insensitive matching is plain lowercasing."""
-        return _ascii_lower(self.searchable_text)
+    def searchable(self) -> tuple[str, str | None]:
+        """Subject and text (NFC, the text's first `RULE_TEXT_CHARS`), and its lowercase when all ASCII, else
+        None: there, matching without case is plain lowercasing, so conditions look for the words they need
+        in it before running a pattern."""
+        searchable = self._searchable
+        if searchable is None:
+            text = nfc(f"{self._draft.subject}\n{self._draft.text[:RULE_TEXT_CHARS]}")
+            searchable = self._searchable = _with_ascii_lower(text)
+        return searchable
 
 
-def _ascii_lower(text: str) -> str | None:
-    return text.lower() if text.isascii() else None
+class Fact(NamedTuple):
+    """What a condition on a small fact compares: `read` gives the normalized value, `source` what it is
+    computed from (a part of the draft, or the time), hashable and cheap to read. Equal sources give equal
+    values, so a verdict on one message holds for every message with the same source (`router.plan`)."""
+
+    read: Callable[[MessageFacts], Any]
+    source: Callable[[MessageFacts], Hashable]
+
+
+def _channels(facts: MessageFacts) -> tuple[str, ...]:
+    return (facts.channel,)
+
+
+def _transports(facts: MessageFacts) -> tuple[str, ...]:
+    return (facts.transport,)
+
+
+def _portal_categories(facts: MessageFacts) -> tuple[str, ...]:
+    return (facts.portal_category,) if facts.portal_category else ()
+
+
+def _recipient_source(facts: MessageFacts) -> tuple[str, ...] | None:
+    raw = facts._draft.extras.get("rcpt_tos")
+    return tuple(item for item in raw if isinstance(item, str)) if isinstance(raw, list | tuple) else None
+
+
+def _content_types(facts: MessageFacts) -> tuple[str, ...]:
+    return tuple(map(_CONTENT_TYPE, facts._draft.attachments))
+
+
+def _minute(facts: MessageFacts) -> float:
+    """The decision time's minute since the epoch, all that `hours` verdicts depend on (time zones' offsets are
+    whole minutes); `moment` is always aware."""
+    return facts.moment.timestamp() // 60
+
+
+_CONTENT_TYPE = operator.attrgetter("content_type")
+# Read by C-level getters where they can be: the sources are read for every message.
+CHANNEL = Fact(_channels, operator.attrgetter("channel"))
+TRANSPORT = Fact(_transports, operator.attrgetter("transport"))
+RECIPIENTS = Fact(operator.attrgetter("recipients"), _recipient_source)
+SENDER_IDS = Fact(operator.attrgetter("sender_ids"), operator.attrgetter("_draft.requester"))
+SENDER_DOMAINS = Fact(operator.attrgetter("sender_domains"), operator.attrgetter("_draft.requester.email"))
+PHONE = Fact(operator.attrgetter("phone"), operator.attrgetter("_draft.requester.phone"))
+PORTAL_CATEGORY = Fact(_portal_categories, operator.attrgetter("_draft.category_hint"))
+ATTACHMENT_TYPES = Fact(operator.attrgetter("attachment_types"), _content_types)
+MOMENT = Fact(operator.attrgetter("moment"), _minute)
+
+
+@functools.cache  # one per name in the configuration: rules on one field share its reading
+def form_field(folded_name: str) -> Fact:
+    """One portal form field's values, by its folded name (its own source: a form's names are folded first)."""
+
+    def values(facts: MessageFacts) -> tuple[str, ...]:  # a function, which the plan calls without a C frame
+        return facts.field(folded_name)
+
+    return Fact(values, values)
+
+
+def _with_ascii_lower(text: str) -> tuple[str, str | None]:
+    return text, text.lower() if text.isascii() else None
 
 
 def normalize_phone(number: str) -> str:
@@ -180,6 +238,8 @@ def _domain_and_parents(domain: str) -> tuple[str, ...]:
 
 def _field_values(value: Any) -> tuple[str, ...]:
     """A form field's value(s) as folded strings; lists give one value per item."""
+    if isinstance(value, str):
+        return (fold(value),)
     items: Iterable[Any] = value if isinstance(value, list | tuple) else (value,)
     return tuple(scalar_text(item) for item in items if isinstance(item, str | int | float | bool))
 

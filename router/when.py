@@ -7,17 +7,27 @@ Unicode-aware without further work per message.
 
 from __future__ import annotations
 
-import operator
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import tzinfo
 from typing import Any
 
 from normalize.schema import Channel, Transport
-from router.conditions import Condition, FactReader, Hours, Keywords, MediaType, OneOf, Pattern, PhonePrefix
+from router.conditions import Condition, Hours, Keywords, MediaType, OneOf, Pattern, PhonePrefix
 from router.errors import RouterConfigError
-from router.facts import MessageFacts, normalize_phone, normalize_sender, scalar_text
+from router.facts import (
+    CHANNEL,
+    PORTAL_CATEGORY,
+    RECIPIENTS,
+    SENDER_DOMAINS,
+    SENDER_IDS,
+    TRANSPORT,
+    MessageFacts,
+    form_field,
+    normalize_phone,
+    normalize_sender,
+    scalar_text,
+)
 from router.hours import HoursSpecError, WeeklyHours, parse_hours
 from router.text import compile_pattern, fold, normalize_address, normalize_domain
 from router.validation import child_key, expect_table, expect_texts, type_name
@@ -62,17 +72,17 @@ def _condition(name: str, value: Any, key: str, zone: tzinfo) -> Condition:
     items = expect_texts(value, key)
     match name:
         case "channel":
-            return OneOf(name, _members(items, [c.value for c in Channel]), _channel)
+            return OneOf(name, _members(items, [c.value for c in Channel]), CHANNEL)
         case "transport":
-            return OneOf(name, _members(items, [t.value for t in Transport]), _transport)
+            return OneOf(name, _members(items, [t.value for t in Transport]), TRANSPORT)
         case "recipient":
-            return OneOf(name, tuple(_address(v, k) for v, k in items), _recipients)
+            return OneOf(name, tuple(_address(v, k) for v, k in items), RECIPIENTS)
         case "sender":
-            return OneOf(name, tuple(_sender(v, k) for v, k in items), _sender_ids)
+            return OneOf(name, tuple(_sender(v, k) for v, k in items), SENDER_IDS)
         case "sender_domain":
-            return OneOf(name, tuple(_domain(v, k) for v, k in items), _domains)
+            return OneOf(name, tuple(_domain(v, k) for v, k in items), SENDER_DOMAINS)
         case "portal_category":
-            return OneOf(name, tuple(fold(v) for v, _ in items), _portal_category)
+            return OneOf(name, tuple(fold(v) for v, _ in items), PORTAL_CATEGORY)
         case "phone_prefix":
             return PhonePrefix(name, tuple(_phone_prefix(v, k) for v, k in items))
         case "attachment_type":
@@ -80,20 +90,11 @@ def _condition(name: str, value: Any, key: str, zone: tzinfo) -> Condition:
         case "hours":
             return Hours(name, tuple(_hours(v, k, zone) for v, k in items))
         case "subject":
-            return _pattern(name, items, _subject, _lowered_subject)
+            return Pattern(name, tuple(_regex(v, k) for v, k in items), _shown(items), MessageFacts.subject)
         case "text":
-            return _pattern(name, items, _searchable, _lowered_searchable)
+            return Pattern(name, tuple(_regex(v, k) for v, k in items), _shown(items), MessageFacts.searchable)
         case _:
             return Keywords(name, _shown(items))
-
-
-def _pattern(
-    name: str,
-    items: tuple[tuple[str, str], ...],
-    text: Callable[[MessageFacts], str],
-    lowered: Callable[[MessageFacts], str | None],
-) -> Pattern:
-    return Pattern(name, tuple(_regex(v, k) for v, k in items), _shown(items), text, lowered)
 
 
 def _fields(table: Mapping[str, Any], key: str) -> list[Condition]:
@@ -113,17 +114,7 @@ def _field(name: str, value: Any, key: str) -> Condition:
         if not isinstance(item, str | int | float | bool):
             raise RouterConfigError(item_key, f"expected a string, number or boolean, got {type_name(item)}")
         accepted.append(scalar_text(item))
-    return OneOf(f"field.{name}", tuple(accepted), FieldValues(fold(name)))
-
-
-@dataclass(frozen=True, slots=True)
-class FieldValues:
-    """Reads one form field's values from the facts (field names compare case-insensitively)."""
-
-    name: str
-
-    def __call__(self, facts: MessageFacts) -> tuple[str, ...]:
-        return facts.field(self.name)
+    return OneOf(f"field.{name}", tuple(accepted), form_field(fold(name)))
 
 
 def _members(items: tuple[tuple[str, str], ...], allowed: list[str]) -> tuple[str, ...]:
@@ -188,26 +179,3 @@ def _regex(value: str, key: str) -> re.Pattern[str]:
 
 def _shown(items: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
     return tuple(value for value, _ in items)
-
-
-def _channel(facts: MessageFacts) -> tuple[str, ...]:
-    return (facts.channel,)
-
-
-def _transport(facts: MessageFacts) -> tuple[str, ...]:
-    return (facts.transport,)
-
-
-# Facts used as they are read by C-level getters: no Python call per rule and message.
-_recipients: FactReader = operator.attrgetter("recipients")
-_sender_ids: FactReader = operator.attrgetter("sender_ids")
-_domains: FactReader = operator.attrgetter("sender_domains")
-_subject: Callable[[MessageFacts], str] = operator.attrgetter("subject")
-_searchable: Callable[[MessageFacts], str] = operator.attrgetter("searchable_text")
-_lowered_subject: Callable[[MessageFacts], str | None] = operator.attrgetter("ascii_lower_subject")
-_lowered_searchable: Callable[[MessageFacts], str | None] = operator.attrgetter("ascii_lower_text")
-
-
-def _portal_category(facts: MessageFacts) -> tuple[str, ...]:
-    return (facts.portal_category,) if facts.portal_category else ()
-
