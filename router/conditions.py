@@ -214,14 +214,14 @@ class Keywords:
     pattern: re.Pattern[str] = field(init=False)
     words: tuple[tuple[str, ...], ...] | None = field(init=False)
     """Each keyword's words lowercased, or None when a keyword is not ASCII."""
-    single: tuple[str, ...] | None = field(init=False)
+    single: Words | None = field(init=False)
     """The keywords lowercased when each is one word (the usual case, tested in one pass), else None."""
     miss: Verdict = field(init=False)
 
     def __post_init__(self) -> None:
         ascii_only = all(k.isascii() for k in self.keywords)
         words = tuple(tuple(k.lower().split()) for k in self.keywords) if ascii_only else None
-        single = tuple(ws[0] for ws in words) if words and all(len(ws) == 1 for ws in words) else None
+        single = frozenset(ws[0] for ws in words) if words and all(len(ws) == 1 for ws in words) else None
         object.__setattr__(self, "pattern", keyword_pattern(self.keywords))
         object.__setattr__(self, "words", words)
         object.__setattr__(self, "single", single)
@@ -242,7 +242,7 @@ class Keywords:
     def _may_occur(self, lowered: str) -> bool:
         """Whether every word of some keyword occurs in the lowercased ASCII text (`words` is set)."""
         if self.single is not None:
-            return any(map(lowered.__contains__, self.single))
+            return may_match(self.single, lowered)
         return any(all(w in lowered for w in ws) for ws in self.words or ())
 
 
