@@ -12,7 +12,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
-from router.facts import ATTACHMENT_TYPES, MOMENT, PHONE, Fact, MessageFacts
+from router.facts import ATTACHMENT_TYPES, MOMENT, Fact, MessageFacts
 from router.hours import WeeklyHours
 from router.prefilter import Words, may_match, required_words
 from router.text import keyword_pattern, shorten
@@ -35,9 +35,10 @@ class Attempt(NamedTuple):
 class Condition(Protocol):
     """One `when` key of a rule; `key` is its name in the configuration.
 
-    `reads` is the fact its verdict is a function of, for a condition on a small fact (a channel, a
-    domain, the minute), so the verdict holds for every message with the same value (`router.plan`);
-    None for a condition on the text, which each message has its own of.
+    `reads` is the source of the fact its verdict is a function of, for a condition on a fact that
+    recurs from message to message (a channel, a domain, the minute), so the verdict holds for every
+    message with the same value (`router.plan`); None for a condition tested on each message: on the
+    text, which each message has its own of, or on a fact that varies per requester (`facts.Fact`).
     """
 
     @property
@@ -55,23 +56,38 @@ KEPT_VERDICTS = 4096
 
 @dataclass(frozen=True, slots=True)
 class OneOf:
-    """Matches when any observed value equals any accepted value (both already normalized)."""
+    """Matches when any observed value equals any accepted value (both already normalized).
+
+    The values a message can show (a channel, a sender's domain, a portal
+    category) recur, so each one's verdict is kept (a bounded number)
+    instead of its explanation being written again.
+    """
 
     key: str
     accepted: tuple[str, ...]
     observed: Fact
     """A fact whose value is a tuple of strings."""
     wanted: str = field(init=False)
+    verdicts: dict[tuple[str, ...], Verdict] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "wanted", _listing(self.accepted))
+        object.__setattr__(self, "verdicts", {})
 
     @property
-    def reads(self) -> Callable[[MessageFacts], Hashable]:
+    def reads(self) -> Callable[[MessageFacts], Hashable] | None:
         return self.observed.source
 
     def test(self, facts: MessageFacts) -> Verdict:
         seen: tuple[str, ...] = self.observed.read(facts)
+        verdict = self.verdicts.get(seen)
+        if verdict is None:
+            if len(self.verdicts) >= KEPT_VERDICTS:
+                self.verdicts.clear()
+            verdict = self.verdicts[seen] = self._judge(seen)
+        return verdict
+
+    def _judge(self, seen: tuple[str, ...]) -> Verdict:
         hits = [value for value in seen if value in self.accepted]
         wanted = self.wanted
         if hits:
@@ -96,8 +112,8 @@ class PhonePrefix:
                                                             f"wanted {self.wanted}"))
 
     @property
-    def reads(self) -> Callable[[MessageFacts], Hashable]:
-        return PHONE.source
+    def reads(self) -> None:
+        return None  # a number per requester: tested on each message
 
     def test(self, facts: MessageFacts) -> Verdict:
         wanted = self.wanted
@@ -123,7 +139,7 @@ class MediaType:
         object.__setattr__(self, "no_attachments", Verdict(False, f"{self.key}: no attachments, wanted {self.wanted}"))
 
     @property
-    def reads(self) -> Callable[[MessageFacts], Hashable]:
+    def reads(self) -> Callable[[MessageFacts], Hashable] | None:
         return ATTACHMENT_TYPES.source
 
     def test(self, facts: MessageFacts) -> Verdict:
@@ -145,7 +161,7 @@ class Hours:
     hours: tuple[WeeklyHours, ...]
 
     @property
-    def reads(self) -> Callable[[MessageFacts], Hashable]:
+    def reads(self) -> Callable[[MessageFacts], Hashable] | None:
         return MOMENT.source
 
     def test(self, facts: MessageFacts) -> Verdict:
@@ -248,10 +264,13 @@ class Keywords:
 
 def cost(condition: Condition) -> int:
     """How expensive a test is, in rank: a rule tests its cheap conditions first, as each may end it.
-    Conditions on small facts come before any on the text (`router.plan` relies on it)."""
+    Conditions judged once per combination of values (`reads`) come before those tested on each message
+    (`router.plan` relies on it)."""
     if isinstance(condition, Pattern):
-        return 3
+        return 4
     if isinstance(condition, Keywords):
+        return 3
+    if condition.reads is None:
         return 2
     if isinstance(condition, Hours):
         return 1

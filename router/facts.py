@@ -109,12 +109,16 @@ class MessageFacts:
 
 
 class Fact(NamedTuple):
-    """What a condition on a small fact compares: `read` gives the normalized value, `source` what it is
+    """What a condition on a fact compares: `read` gives the normalized value, `source` what it is
     computed from (a part of the draft, or the time), hashable and cheap to read. Equal sources give equal
-    values, so a verdict on one message holds for every message with the same source (`router.plan`)."""
+    values, so a verdict on one message holds for every message with the same source (`router.plan`).
+
+    `source` is None for facts that differ from requester to requester (an address, a phone number) or
+    may differ on every message (a free-text form field): judging every rule again for each new value
+    would cost more than testing the one condition on each message."""
 
     read: Callable[[MessageFacts], Any]
-    source: Callable[[MessageFacts], Hashable]
+    source: Callable[[MessageFacts], Hashable] | None
 
 
 def _channels(facts: MessageFacts) -> tuple[str, ...]:
@@ -134,6 +138,11 @@ def _recipient_source(facts: MessageFacts) -> tuple[str, ...] | None:
     return tuple(item for item in raw if isinstance(item, str)) if isinstance(raw, list | tuple) else None
 
 
+def _domain_source(facts: MessageFacts) -> str | None:
+    email = facts._draft.requester.email
+    return email.rpartition("@")[2] if email else None
+
+
 def _content_types(facts: MessageFacts) -> tuple[str, ...]:
     return tuple(map(_CONTENT_TYPE, facts._draft.attachments))
 
@@ -149,22 +158,22 @@ _CONTENT_TYPE = operator.attrgetter("content_type")
 CHANNEL = Fact(_channels, operator.attrgetter("channel"))
 TRANSPORT = Fact(_transports, operator.attrgetter("transport"))
 RECIPIENTS = Fact(operator.attrgetter("recipients"), _recipient_source)
-SENDER_IDS = Fact(operator.attrgetter("sender_ids"), operator.attrgetter("_draft.requester"))
-SENDER_DOMAINS = Fact(operator.attrgetter("sender_domains"), operator.attrgetter("_draft.requester.email"))
-PHONE = Fact(operator.attrgetter("phone"), operator.attrgetter("_draft.requester.phone"))
+SENDER_IDS = Fact(operator.attrgetter("sender_ids"), None)
+SENDER_DOMAINS = Fact(operator.attrgetter("sender_domains"), _domain_source)
+PHONE = Fact(operator.attrgetter("phone"), None)
 PORTAL_CATEGORY = Fact(_portal_categories, operator.attrgetter("_draft.category_hint"))
 ATTACHMENT_TYPES = Fact(operator.attrgetter("attachment_types"), _content_types)
 MOMENT = Fact(operator.attrgetter("moment"), _minute)
 
 
-@functools.cache  # one per name in the configuration: rules on one field share its reading
+@functools.cache  # one per name in the configuration
 def form_field(folded_name: str) -> Fact:
-    """One portal form field's values, by its folded name (its own source: a form's names are folded first)."""
+    """One portal form field's values, by its folded name."""
 
-    def values(facts: MessageFacts) -> tuple[str, ...]:  # a function, which the plan calls without a C frame
+    def values(facts: MessageFacts) -> tuple[str, ...]:
         return facts.field(folded_name)
 
-    return Fact(values, values)
+    return Fact(values, None)
 
 
 def _with_ascii_lower(text: str) -> tuple[str, str | None]:

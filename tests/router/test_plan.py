@@ -1,6 +1,6 @@
 """The rule plan gives, message after message, exactly what testing every rule condition by condition gives.
 
-The plan judges small-fact conditions once per combination of values and keeps
+The plan judges recurring-fact conditions once per combination of values and keeps
 the result, so the risk is a kept judgement reused for a message it does not
 fit. Random rule sets meet random streams of messages that share some values
 and differ in others; each message's decision is compared with a reference
@@ -127,7 +127,7 @@ def test_the_plan_decides_each_message_as_testing_every_rule_would(rule_set, mes
         assert (tried, matched) == (expected_tried, expected_rule), message
 
 
-def test_messages_that_share_their_small_facts_share_one_judgement() -> None:
+def test_messages_that_share_their_recurring_facts_share_one_judgement() -> None:
     config = rules(
         {"name": "vip", "when": {"sender_domain": "board.example.org"}, "set": {"queue": "vip"}},
         {"name": "vpn", "when": {"keywords": "vpn", "channel": "email"}, "set": {"queue": "network"}},
@@ -138,6 +138,23 @@ def test_messages_that_share_their_small_facts_share_one_judgement() -> None:
     assert config.plan.programs == 1  # the text differs, the sender and channel do not
     decide(make_draft(requester=Requester(email="ceo@board.example.org")), config, now=START)
     assert config.plan.programs == 2
+
+
+def test_facts_that_vary_per_requester_are_tested_per_message_not_judged_per_value() -> None:
+    """Judging every rule again for each new address or number would cost more than the one test."""
+    config = rules(
+        {"name": "domain", "when": {"sender_domain": "board.example.org"}, "set": {"queue": "vip"}},
+        {"name": "boss", "when": {"sender": "boss@example.org"}, "set": {"queue": "vip"}},
+        {"name": "hu", "when": {"phone_prefix": "+36"}, "set": {"queue": "hu"}},
+        {"name": "form", "when": {"field.asset": "PRN-1"}, "set": {"queue": "printers"}},
+    )
+    for n in range(20):
+        requester = Requester(email=f"user{n}@example.org", phone=f"+4930{n:06d}")
+        draft = make_draft(requester=requester, fields={"asset": f"PRN-{n}"})
+        assert decide(draft, config, now=START).decided_by == ("rule:form" if n == 1 else "default")
+    assert config.plan.programs == 1  # one domain
+    boss = decide(make_draft(requester=Requester(email="Boss@example.org")), config, now=START)
+    assert boss.decided_by == "rule:boss" and config.plan.programs == 1
 
 
 def test_an_hours_rule_is_judged_again_each_minute() -> None:
