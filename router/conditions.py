@@ -12,7 +12,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
-from router.facts import ATTACHMENT_TYPES, MOMENT, Fact, MessageFacts
+from router.facts import ATTACHMENT_TYPES, MOMENT, PHONE, Fact, MessageFacts
 from router.hours import WeeklyHours
 from router.prefilter import Words, may_match, required_words
 from router.text import keyword_pattern, shorten
@@ -112,8 +112,8 @@ class PhonePrefix:
                                                             f"wanted {self.wanted}"))
 
     @property
-    def reads(self) -> None:
-        return None  # a number per requester: tested on each message
+    def reads(self) -> Callable[[MessageFacts], Hashable] | None:
+        return PHONE.source
 
     def test(self, facts: MessageFacts) -> Verdict:
         wanted = self.wanted

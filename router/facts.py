@@ -247,8 +247,6 @@ def _domain_and_parents(domain: str) -> tuple[str, ...]:
 
 def _field_values(value: Any) -> tuple[str, ...]:
     """A form field's value(s) as folded strings; lists give one value per item."""
-    if isinstance(value, str):
-        return (fold(value),)
     items: Iterable[Any] = value if isinstance(value, list | tuple) else (value,)
     return tuple(scalar_text(item) for item in items if isinstance(item, str | int | float | bool))
 

@@ -76,9 +76,8 @@ class RulePlan:
     """Evaluates an ordered rule list on message facts (see the module's docstring)."""
 
     def __init__(self, rules: Sequence[Rule]) -> None:
-        self.rules = tuple(rules)
-        self._scans = tuple(Scan(rule) for rule in self.rules)
-        readers = (condition.reads for rule in self.rules for condition in rule.when)
+        self._scans = tuple(Scan(rule) for rule in rules)
+        readers = (condition.reads for rule in rules for condition in rule.when)
         self._readers = tuple(dict.fromkeys(reader for reader in readers if reader is not None))
         self._programs: dict[tuple[Hashable, ...], Program] = {}
 
