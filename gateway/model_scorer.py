@@ -91,6 +91,8 @@ class _Vectorizer:
         """Scratch for the kernels: the columns the text being scored has."""
         self.word_counts = np.zeros(0)
         """Scratch for `add_scores`, made on its first call (only models scored text by text use it)."""
+        self.identity = np.zeros(0, dtype=np.int64)
+        """For `add_scores`, made with `word_counts`: each column a "word" of one column, itself."""
 
     def columns(self, text: str) -> list[int]:
         """The column (among this vectorizer's) of every n-gram of the text it knows, repeats included."""
@@ -103,7 +105,8 @@ class _Vectorizer:
         repeats included, are `columns[texts[i]:texts[i + 1]]`."""
         if not len(self.word_counts):
             self.word_counts = np.zeros(self.size)
-        identity = np.arange(self.size + 1, dtype=np.int64)  # each column a "word" of one column: itself
+            self.identity = np.arange(self.size + 1, dtype=np.int64)
+        identity = self.identity
         kernels.score_words(texts, columns, identity, identity[:-1], self.idf, weights, self.sublinear,
                             self.norm_code, self.word_counts, self.counts, self.touched, out)
 
