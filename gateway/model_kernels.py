@@ -93,34 +93,46 @@ def words(codes: np.ndarray, text_ends: np.ndarray, values: np.ndarray, seed: np
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The words of texts joined by whitespace (runs of characters whose value is not 0, as `str.split` finds
     them): each one's start, end, hash and row in the table (-1: not there, or longer than `longest`), and
-    where each text's words start among all (text i ends before `text_ends[i]`)."""
+    where each text's words start among all (text i ends before `text_ends[i]`, a whitespace character).
+
+    A word's hash is taken highest power first (Horner's rule: one multiplication a character): the same
+    polynomial as `string_hashes` gives for the word reversed. Only this function hashes words, so the two
+    orders never meet; an inner loop per word and one per run of whitespace keep each character's test short.
+    """
     room = (len(codes) + 1) // 2
     starts = np.empty(room, dtype=np.int64)
     ends = np.empty(room, dtype=np.int64)
     found_hashes = np.empty(room, dtype=np.uint64)
     found_rows = np.empty(room, dtype=np.int64)
     texts = np.zeros(len(text_ends) + 1, dtype=np.int64)
+    size = len(codes)
     count = 0
     text = 0
-    start = -1
-    h = _ZERO
-    power = _ONE
-    for at in range(len(codes) + 1):
-        value = _value(codes[at], values, seed) if at < len(codes) else _ZERO
-        if value != _ZERO:
-            if start < 0:
-                start, h, power = at, _ZERO, _ONE
-            h += value * power
-            power *= base
+    at = 0
+    while at < size:
+        value = _value(codes[at], values, seed)
+        if value == _ZERO:
+            while text < len(text_ends) and at >= text_ends[text]:
+                text += 1
+                texts[text] = count
+            at += 1
             continue
-        if start >= 0:
-            starts[count], ends[count], found_hashes[count] = start, at, h
-            found_rows[count] = _find(h, hashes, rows, shift) if at - start <= longest else -1
-            count += 1
-            start = -1
-        while text < len(text_ends) and at >= text_ends[text]:
-            text += 1
-            texts[text] = count
+        start = at
+        h = _ZERO
+        while True:
+            h = h * base + value
+            at += 1
+            if at == size:
+                break
+            value = _value(codes[at], values, seed)
+            if value == _ZERO:
+                break
+        starts[count], ends[count], found_hashes[count] = start, at, h
+        found_rows[count] = _find(h, hashes, rows, shift) if at - start <= longest else -1
+        count += 1
+    while text < len(text_ends):
+        text += 1
+        texts[text] = count
     return starts[:count], ends[:count], found_hashes[:count], found_rows[:count], texts
 
 

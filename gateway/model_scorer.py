@@ -167,7 +167,9 @@ class _WordHashes:
     code points. Each character gets a value (whitespace 0, every other
     character a secret random value, drawn per process), and a piece's hash is
     the polynomial sum of its characters' values in a secret random base
-    modulo 2**64 (`gateway.model_kernels`). Two given words collide by chance
+    modulo 2**64 (`gateway.model_kernels`; whole words take the powers from
+    the last character, n-grams and vocabularies from the first, which is
+    the same polynomial on the reversed text and as hard to collide). Two given words collide by chance
     with odds of about 2**-64. The known attack on such sums (two words made of
     two letters in Thue-Morse order, whose hashes differ by the letters'
     difference times a product of factors `1 - base**(2**i)`) needs the product
