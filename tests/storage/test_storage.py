@@ -303,3 +303,19 @@ async def test_rows_read_through_the_driver_equal_what_sqlalchemy_reads(store):
                 [MessageRow(**m._mapping) for m in ms],
             )
     assert await store.tickets_with_messages([10**9]) == {}
+
+
+async def test_nulls_and_bytes_are_bound_unchanged_without_sqlites_adaptation_protocol(sqlite_store):
+    """sqlite3 asks every parameter that is not an exact int, float or str to adapt itself, and each refusal
+    raises an AttributeError (thousands of instructions, several per record). The SQLite engine registers
+    pass-through adapters for None and bytes; they must bind exactly what sqlite3 would have bound."""
+    import sqlite3
+
+    from storage.bulk import fetch
+
+    assert sqlite3.adapters[(type(None), sqlite3.PrepareProtocol)](None) is None
+    raw = b"\x00raw \xff bytes"
+    assert sqlite3.adapters[(bytes, sqlite3.PrepareProtocol)](raw) is raw
+    async with sqlite_store.engine.connect() as conn:
+        row = (await fetch(conn, "SELECT typeof(?), ?, typeof(?), ?, ? IS NULL", [None, None, raw, raw, None]))[0]
+    assert tuple(row) == ("null", None, "blob", raw, 1)
