@@ -22,20 +22,27 @@ for a tenth of a second."""
 
 
 def feature_text(subject: str, text: str, channel: str | None = None, portal_category: str | None = None) -> str:
-    """The same in training and in use, so a model sees what it was trained on."""
-    parts = [nfc(subject), nfc(text[:MODEL_TEXT_CHARS])]
-    if channel:
-        parts.append(marker("channel", channel))
-    if portal_category:
-        parts.append(marker("portal_category", portal_category))
-    return "\n".join(part for part in parts if part)
+    """The same in training and in use, so a model sees what it was trained on: the non-empty parts of
+    subject, text and markers, one per line."""
+    head, body = nfc(subject), nfc(text[:MODEL_TEXT_CHARS])
+    words = f"{head}\n{body}" if head and body else head or body
+    tail = _markers(channel, portal_category)
+    return f"{words}\n{tail}" if words and tail else words or tail
 
 
 def draft_features(draft: MessageDraft) -> str:
+    # str(): an Enum member hashes in Python, and the marker cache hashes what it is given
     return feature_text(draft.subject, draft.text, str(draft.channel), draft.category_hint)
 
 
 @functools.lru_cache(maxsize=1024)  # channels and portal categories: a few values, on every message
+def _markers(channel: str | None, portal_category: str | None) -> str:
+    """The marker line(s) of a message's structured facts, made once per combination."""
+    parts = [marker("channel", channel) if channel else "",
+             marker("portal_category", portal_category) if portal_category else ""]
+    return "\n".join(part for part in parts if part)
+
+
 def marker(name: str, value: str) -> str:
     """One word token such as `__portal_category__vpn_access` (word tokenizers keep underscores)."""
     slug = _NON_WORD.sub("_", nfc(value).casefold()).strip("_")
