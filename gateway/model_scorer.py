@@ -180,10 +180,12 @@ class _WordHashes:
     give 64 and a collision for any two letters).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, ascii_case: bool = False) -> None:
         random = np.random.default_rng()
         self._values = random.integers(1, 2**63, size=_VALUED, dtype=np.uint64)
         self._values[[code for code in range(_VALUED) if chr(code).isspace()]] = 0
+        if ascii_case:  # "A" hashes as "a": an all-ASCII text needs no lowercased copy (see `_WordCounts`)
+            self._values[ord("A"):ord("Z") + 1] = self._values[ord("a"):ord("z") + 1]
         self._seed = np.uint64(random.integers(0, 2**63))
         self._base = np.uint64(int(random.integers(0, 2**61)) * 8 + int(random.choice([3, 5])))  # see above
         self._pad = np.uint64(random.integers(1, 2**63))
@@ -277,7 +279,7 @@ class _WordCounts(_Counts):
         """The row of each known word longer than `LONGEST_HASHED`."""
         self._tables = [_WordTable() for _ in vectorizers]
         """Per vectorizer, each known word's columns, repeats included."""
-        self._hashes = _WordHashes()
+        self._hashes = _WordHashes(ascii_case=self.lowercase)
         self._index = _HashIndex(WORD_CACHE_SIZE)
         self._grams = [_GramIndex(v.vocabulary, v.ngram_range, self._hashes) if v.analyzer == "char_wb" else None
                        for v in vectorizers]
@@ -296,7 +298,9 @@ class _WordCounts(_Counts):
         return index
 
     def add_scores(self, texts: Sequence[str], weights: np.ndarray, out: np.ndarray) -> None:
-        words = self._hashes.words([text.lower() for text in texts] if self.lowercase else texts, self._index)
+        if self.lowercase:  # ASCII letters' case is folded by their hash values; other scripts by str.lower
+            texts = [text if text.isascii() else text.lower() for text in texts]
+        words = self._hashes.words(texts, self._index)
         missing = np.flatnonzero(words.rows < 0)
         if len(missing):
             self._add(words, missing)

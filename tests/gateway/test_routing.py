@@ -345,6 +345,8 @@ def test_the_fast_scorer_finds_the_words_str_split_finds(model_file):
     texts += [
         "vpn", "", "printer", "   ", "számla\u3000打印机坏了 😀 vpn", "\ud800vpn printer\udfff", long_word,
         f"{long_word} printer {long_word}", "ΣΊΣΥΦΟΣ vpn", "vpn" * 80, "x", "\n\nvpn\n\n",
+        # ASCII case is folded by the hash values (no lowercased copy), other scripts' by str.lower
+        "VPN Printer PRINTER vPn", f"{long_word.upper()} Printer {long_word}", "SZÁMLA VPN", "İstanbul VPN",
     ]
     for round_ in range(2):  # the second time every word is read from the index, not learned
         got = fast.scorer.probabilities_many(texts)
