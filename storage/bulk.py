@@ -84,7 +84,8 @@ async def insert_returning(
     """Insert rows (all with the same keys); the RETURNING values (tuples) of those inserted.
 
     With `skip_conflicts`, a row that would violate a unique constraint is
-    left out (ON CONFLICT DO NOTHING) and returns nothing.
+    left out (ON CONFLICT DO NOTHING) and returns nothing. With no `returning`
+    columns there is no RETURNING clause: nothing is read back (a row each).
     """
     if not rows:
         return []
@@ -96,7 +97,8 @@ async def insert_returning(
     group = "(" + ", ".join(_SQLITE_JSON if convert is _json_utf8 else "?" for convert in converters) + ")"
     per_chunk = max(1, MAX_PARAMETERS // len(names))
     head = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES "
-    tail = (" ON CONFLICT DO NOTHING" if skip_conflicts else "") + f" RETURNING {', '.join(returning)}"
+    tail = (" ON CONFLICT DO NOTHING" if skip_conflicts else "") + (
+        f" RETURNING {', '.join(returning)}" if returning else "")
     out: list[Sequence[Any]] = []
     for start in range(0, len(rows), per_chunk):
         chunk = rows[start:start + per_chunk]

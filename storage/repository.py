@@ -297,7 +297,7 @@ class Transaction:
                 given: Sequence[dict[str, Any]] = rows  # the planner's rows: what they leave out is NULL
             else:
                 given = [{name: row.get(name, default) for name, default in _DELIVERY_DEFAULTS.items()} for row in rows]
-            await insert_returning(self._conn, deliveries, given, ["id"])
+            await insert_returning(self._conn, deliveries, given, [])
             self.wrote_outbox = True
             self.outbox_rows += rows
 

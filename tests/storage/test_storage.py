@@ -223,17 +223,20 @@ async def test_multi_row_insert_converts_only_the_columns_that_need_it_even_a_si
         one = await insert_returning(tx.connection, probe, [{"doc": {"a": [1, "é"]}}, {"doc": None}], ["id"])
         many = await insert_returning(tx.connection, probe, [{"name": "x", "doc": {"b": True}, "at": moment}],
                                       ["id"])
-    assert len(one) == 2 and len(many) == 1
+        none = await insert_returning(tx.connection, probe, [{"name": "y"}, {"name": "z"}], [])
+    assert len(one) == 2 and len(many) == 1 and none == []  # nothing read back: no RETURNING clause
     async with store.engine.connect() as conn:
         rows = (await conn.execute(probe.select().order_by(probe.c.id))).all()
     assert [(r.doc, r.name, r.at) for r in rows] == [({"a": [1, "é"]}, None, None), (None, None, None),
-                                                      ({"b": True}, "x", moment)]
+                                                      ({"b": True}, "x", moment), (None, "y", None),
+                                                      (None, "z", None)]
     if store.dialect == "sqlite":  # JSON goes in as UTF-8 bytes: it must be stored as text, not as a blob
         async with store.engine.connect() as conn:
             stored = (await conn.exec_driver_sql(
                 "SELECT typeof(doc), doc, json_extract(doc, '$.a[1]') FROM bulk_probe ORDER BY id")).all()
         assert [tuple(row) for row in stored] == [("text", '{"a":[1,"é"]}', "é"), ("null", None, None),
-                                                  ("text", '{"b":true}', None)]
+                                                  ("text", '{"b":true}', None), ("null", None, None),
+                                                  ("null", None, None)]
 
 
 async def test_a_statement_sqlite_refuses_on_the_fast_path_fails_as_a_storage_error(sqlite_store):
