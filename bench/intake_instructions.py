@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from intake_bench import TOKEN, free_port, write_config  # noqa: E402
 from routing_bench import WEBHOOK_SECRET, payload  # noqa: E402
+from routing_instructions import dumped  # noqa: E402
 
 CONNECTIONS = 64
 WARM_UP = 640
@@ -112,13 +113,7 @@ async def count(name: str, port: int, requests: int, work: Path) -> float:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-    dumps = sorted(out.glob("cg.*.1"))
-    if not dumps:
-        raise SystemExit(f"{name}: callgrind wrote no dump (did callgrind_control reach the process?)")
-    for line in dumps[0].read_text().splitlines():
-        if line.startswith("summary:"):
-            return int(line.split()[1]) / requests
-    raise SystemExit(f"{name}: no summary line in {dumps[0].name}")
+    return dumped(out, name) / requests
 
 
 def main() -> int:

@@ -69,13 +69,18 @@ def count(variant: str, records: int, work: Path) -> float:
          "--child", variant, "--records", str(records), "--work", str(work)],
         check=True, cwd=out, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
+    return dumped(out, variant) / records
+
+
+def dumped(out: Path, name: str) -> int:
+    """The instructions counted between `callgrind_control -z` and `-d`: the first dump's summary line."""
     dumps = sorted(out.glob("cg.*.1"))
     if not dumps:
-        raise SystemExit(f"{variant}: callgrind wrote no dump (did callgrind_control reach the process?)")
+        raise SystemExit(f"{name}: callgrind wrote no dump (did callgrind_control reach the process?)")
     for line in dumps[0].read_text().splitlines():
         if line.startswith("summary:"):
-            return int(line.split()[1]) / records
-    raise SystemExit(f"{variant}: no summary line in {dumps[0].name}")
+            return int(line.split()[1])
+    raise SystemExit(f"{name}: no summary line in {dumps[0].name}")
 
 
 def main() -> int:
