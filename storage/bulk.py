@@ -24,7 +24,7 @@ from sqlalchemy import JSON, Table
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.engine import json_text
+from storage.engine import json_text, unchanged
 from storage.types import UtcDateTime
 
 MAX_PARAMETERS = 30_000  # under SQLite's 32766 and PostgreSQL's 32767 per statement
@@ -61,16 +61,12 @@ def _postgres_time(value: datetime | None) -> datetime | None:
     return value
 
 
-def _same(value: Any) -> Any:
-    return value
-
-
 def _converter(column_type: Any, dialect: str) -> Callable[[Any], Any]:
     if isinstance(column_type, JSON):
         return _json_utf8 if dialect == "sqlite" else _json
     if isinstance(column_type, UtcDateTime):
         return _sqlite_time if dialect == "sqlite" else _postgres_time
-    return _same
+    return unchanged
 
 
 async def insert_returning(
@@ -93,7 +89,7 @@ async def insert_returning(
     names = list(rows[0])
     values_of = itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
     converters = [_converter(table.c[name].type, dialect) for name in names]
-    converted = [(i, convert) for i, convert in enumerate(converters) if convert is not _same]
+    converted = [(i, convert) for i, convert in enumerate(converters) if convert is not unchanged]
     group = "(" + ", ".join(_SQLITE_JSON if convert is _json_utf8 else "?" for convert in converters) + ")"
     per_chunk = max(1, MAX_PARAMETERS // len(names))
     head = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES "
@@ -129,13 +125,13 @@ def _read_converter(column_type: Any, dialect: str) -> Callable[[Any], Any]:
         return _sqlite_moment if dialect == "sqlite" else _aware_moment
     if isinstance(column_type, JSON) and dialect == "sqlite":
         return _json_value  # asyncpg decodes JSON itself, with the engine's deserializer
-    return _same
+    return unchanged
 
 
 def reader(table: Table, names: Sequence[str], dialect: str) -> Callable[[Sequence[Any]], list[Any]]:
     """Turns a row `fetch` returned for these columns into the values SQLAlchemy's types would read."""
     converted = [(i, convert) for i, name in enumerate(names)
-                 if (convert := _read_converter(table.c[name].type, dialect)) is not _same]
+                 if (convert := _read_converter(table.c[name].type, dialect)) is not unchanged]
 
     def read(row: Sequence[Any]) -> list[Any]:
         values = list(row)

@@ -64,7 +64,8 @@ def create_engine(
     return engine
 
 
-def _same(value: Any) -> Any:
+def unchanged(value: Any) -> Any:
+    """The identity: a value that needs no conversion (here and in `storage.bulk`)."""
     return value
 
 
@@ -78,4 +79,4 @@ def bind_as_they_are() -> None:
     as sqlite3's adapters are, and idempotent.
     """
     sqlite3.register_adapter(bytes, bytes)  # bytes(b) of an exact bytes object is b itself
-    sqlite3.register_adapter(type(None), _same)
+    sqlite3.register_adapter(type(None), unchanged)
