@@ -35,7 +35,7 @@ class Scan:
     """One rule as the plan tests it: the conditions judged once per combination of recurring facts, and
     those tested on each message, each cheapest first. Programs share it."""
 
-    __slots__ = ("_failures", "judged", "rule", "tested")
+    __slots__ = ("_failures", "_quick", "judged", "rule", "tested")
 
     def __init__(self, rule: Rule) -> None:
         self.rule = rule
@@ -43,9 +43,25 @@ class Scan:
         self.judged = tuple(condition for condition in conditions if condition.reads is not None)
         self.tested = tuple(condition for condition in conditions if condition.reads is None)
         self._failures: dict[int, tuple[Verdict, Attempt]] = {}
+        quick = self.tested[0].quick if self.tested else None
+        self._quick = None if quick is None else (quick.read, quick.words, self.failure(quick.verdict))
+        """The first tested condition's `QuickMiss`, with the rule's attempt when it settles the message."""
 
     def attempt(self, facts: MessageFacts) -> Attempt:
         """The rule's attempt on a message whose judged conditions all hold."""
+        quick = self._quick
+        if quick is not None:  # inline: most messages end here, and a call costs as much as the test
+            read, words, failed = quick
+            value = read(facts)
+            if words is None:
+                if not value:
+                    return failed
+            elif value is not None:
+                for word in words:
+                    if word in value:
+                        break
+                else:
+                    return failed
         for condition in self.tested:
             verdict = condition.test(facts)
             if not verdict.matched:

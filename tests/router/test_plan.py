@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -53,14 +54,15 @@ MESSAGES = st.lists(
         {
             "channel": st.sampled_from(list(Channel)),
             "email": st.sampled_from(["anna@example.org", "ceo@board.example.org", "x@other.net", None]),
-            "phone": st.sampled_from(["+36 30 123 4567", "+4930123", None]),
+            "phone": st.sampled_from(["+36 30 123 4567", "+4930123", "", "ext. 12", None]),
             "username": st.sampled_from(["Alice", None]),
             "rcpt": st.sampled_from([None, ["support@example.org"], ["a@sales.example.org", "b@example.org"]]),
             "category": st.sampled_from([None, "billing", " VPN ", "Hardware"]),
             "form": st.sampled_from([None, "invoice", "Refund", ["x", "INVOICE"], 3]),
             "attachments": st.sampled_from([(), ("application/pdf",), ("image/png", "text/plain")]),
             "subject": st.sampled_from(["Hello", "Password reset", "URGENT: jelszó", ""]),
-            "text": st.sampled_from(["The printer jams", "vpn down", "Remote\n access please", "ſeaſon", ""]),
+            "text": st.sampled_from(["The printer jams", "vpn down", "Remote\n access please", "ſeaſon", "",
+                                     "VPN-Zugang geht nicht, Drucker ok"]),
             "minutes": st.integers(min_value=0, max_value=4),
         }
     ),
@@ -170,3 +172,15 @@ def test_an_hours_rule_is_judged_again_each_minute() -> None:
     for seconds, expected in ((59, "rule:first"), (60, "default"), (0, "rule:first"), (-1, "default")):
         moment = saturday + timedelta(seconds=seconds)
         assert decide(make_draft(), first_minute, now=moment).decided_by == expected, moment
+
+
+def test_an_hours_rule_is_judged_by_the_instant_whatever_zone_the_time_is_given_in() -> None:
+    """The kept judgement is found by the time's fields and zone: equal clocks in two zones are two instants."""
+    config = rules({"name": "weekend", "when": {"hours": "Sat,Sun"}, "timezone": "Europe/Budapest",
+                    "set": {"queue": "oncall"}})
+    budapest = ZoneInfo("Europe/Budapest")
+    utc_clock = datetime(2026, 3, 6, 23, 30, tzinfo=UTC)  # 00:30 on Saturday in Budapest
+    budapest_clock = utc_clock.replace(tzinfo=budapest)  # the same clock, Friday 23:30 there
+    assert decide(make_draft(), config, now=utc_clock).decided_by == "rule:weekend"
+    assert decide(make_draft(), config, now=budapest_clock).decided_by == "default"
+    assert decide(make_draft(), config, now=utc_clock.astimezone(budapest)).decided_by == "rule:weekend"
