@@ -38,17 +38,19 @@ class Decision(NamedTuple):
     tried: tuple[Attempt, ...]
 
     def to_json(self) -> dict[str, Any]:
-        objects, _ = _kept(self.tried)
-        tried = [*objects, _attempt_json(self.tried[-1])] if _has_model(self.tried) else list(objects)
-        return self._document(tried)
+        if not _has_model(self.tried):
+            return self._document(list(_kept(self.tried)[0]))
+        return self._document([*_kept(self.tried[:-1])[0], _attempt_json(self.tried[-1])])
 
     def to_stored(self) -> dict[str, Any]:
         """`to_json` as a ticket stores it: the same document once serialized by orjson, whose tried list is
         already serialized (an `orjson.Fragment`), once per combination of rule attempts."""
-        _, text = _kept(self.tried)
-        if _has_model(self.tried):
-            model = orjson.dumps(_attempt_json(self.tried[-1]))
-            text = b"[" + model + b"]" if text == b"[]" else text[:-1] + b"," + model + b"]"
+        tried = self.tried
+        if not _has_model(tried):
+            return self._document(orjson.Fragment(_kept(tried)[1]))
+        text = _kept(tried[:-1])[1]
+        model = orjson.dumps(_attempt_json(tried[-1]))
+        text = b"[" + model + b"]" if text == b"[]" else text[:-1] + b"," + model + b"]"
         return self._document(orjson.Fragment(text))
 
     def _document(self, tried: Any) -> dict[str, Any]:
@@ -85,16 +87,15 @@ def _has_model(tried: tuple[Attempt, ...]) -> bool:
     return bool(tried) and tried[-1].rule.startswith(MODEL_PREFIX)
 
 
-def _kept(tried: tuple[Attempt, ...]) -> tuple[list[dict[str, Any]], bytes]:
-    """The rules' attempts (not the model's) as JSON objects, shared (read them, never change them), and as
-    serialized JSON.
+def _kept(rules: tuple[Attempt, ...]) -> tuple[list[dict[str, Any]], bytes]:
+    """The rules' attempts (the model's left out) as JSON objects, shared (read them, never change them), and
+    as serialized JSON.
 
     Ten rules tried make ten objects per ticket, about a tenth of what the rules cost a message. Most messages
     try the same rules with the same verdicts as an earlier one (see `Rule.attempt`), so the rules'
     attempts are kept per combination, objects and text; the model's attempt, whose confidence differs
     every time, is made anew by the caller.
     """
-    rules = tried[:-1] if _has_model(tried) else tried
     kept = _KEPT_TRIED.get(rules)
     if kept is None:
         if len(_KEPT_TRIED) >= KEPT_VERDICTS:
@@ -131,8 +132,14 @@ def decide_many(
     classifier: Classifier | None = None,
 ) -> list[Decision]:
     """`decide` for (draft, now) pairs; the model scores every draft no rule decided in one call."""
-    tried: list[list[Attempt]] = [[] for _ in items]
-    decisions = [_by_rules(draft, config, now, tried[i]) for i, (draft, now) in enumerate(items)]
+    plan = config.plan if config.rules else None  # facts cost more than everything else here: only for rules
+    tried: list[list[Attempt]] = []
+    decisions: list[Decision | None] = []
+    for draft, now in items:
+        attempts: list[Attempt] = []
+        tried.append(attempts)
+        rule = None if plan is None else plan.run(MessageFacts(draft, now), attempts)
+        decisions.append(None if rule is None else _by_rule(rule, config, _hint(draft), attempts))
     undecided = [i for i, decision in enumerate(decisions) if decision is None]
     if classifier is not None and undecided:
         predictions = classifier.predict_many([items[i][0] for i in undecided])
@@ -145,27 +152,12 @@ def decide_many(
 
 
 def _by_default(draft: MessageDraft, config: RouterConfig, tried: list[Attempt]) -> Decision:
-    return Decision(
-        queue=config.default_queue,
-        category=_hint(draft),
-        priority=config.default_priority,
-        tags=(),
-        decided_by="default",
-        confidence=None,
-        tried=tuple(tried),
-    )
+    return Decision(config.default_queue, _hint(draft), config.default_priority, (), "default", None, tuple(tried))
 
 
 def _hint(draft: MessageDraft) -> str | None:
-    return draft.category_hint.strip() if draft.category_hint and draft.category_hint.strip() else None
-
-
-def _by_rules(draft: MessageDraft, config: RouterConfig, now: datetime, tried: list[Attempt]) -> Decision | None:
-    """The first matching rule's decision, or None; every rule tested is appended to `tried`."""
-    if not config.rules:  # facts cost more than everything else here: only when a rule reads them
-        return None
-    rule = config.plan.run(MessageFacts(draft, now), tried)
-    return None if rule is None else _by_rule(rule, config, _hint(draft), tried)
+    hint = draft.category_hint
+    return (hint.strip() or None) if hint else None
 
 
 def _by_rule(rule: Rule, config: RouterConfig, hint: str | None, tried: list[Attempt]) -> Decision:
