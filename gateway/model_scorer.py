@@ -522,5 +522,7 @@ class FastClassifier(Classifier):
         if not texts:
             return []
         rows = self.scorer.probabilities_many(texts)
-        best = np.argmax(rows, axis=1)
-        return [(self.scorer.labels[b], float(rows[i, b])) for i, b in enumerate(best.tolist())]
+        best = rows.argmax(axis=1)
+        labels = self.scorer.labels
+        # one array read for all rows: indexing rows[i, b] from Python makes a numpy scalar per row
+        return list(zip([labels[b] for b in best.tolist()], rows[np.arange(len(rows)), best].tolist(), strict=True))

@@ -143,8 +143,9 @@ def decide_many(
     undecided = [i for i, decision in enumerate(decisions) if decision is None]
     if classifier is not None and undecided:
         predictions = classifier.predict_many([items[i][0] for i in undecided])
+        judge = _ModelJudge(classifier, config)
         for i, prediction in zip(undecided, predictions, strict=True):
-            decisions[i] = _by_model(items[i][0], prediction, classifier, config, tried[i])
+            decisions[i] = judge.decide(items[i][0], prediction, tried[i])
     return [
         decision if decision is not None else _by_default(items[i][0], config, tried[i])
         for i, decision in enumerate(decisions)
@@ -173,35 +174,31 @@ def _by_rule(rule: Rule, config: RouterConfig, hint: str | None, tried: list[Att
     )
 
 
-def _by_model(
-    draft: MessageDraft,
-    prediction: tuple[str, float],
-    classifier: Classifier,
-    config: RouterConfig,
-    tried: list[Attempt],
-) -> Decision | None:
-    """The model's decision when it is confident enough, else None (the attempt is recorded either way)."""
-    name = config.model.name if config.model else classifier.name
-    threshold = config.model.threshold if config.model else DEFAULT_MODEL_THRESHOLD
-    label, confidence = prediction
-    confident = confidence >= threshold
-    comparison = ">=" if confident else "<"
-    tried.append(
-        Attempt(
-            f"{MODEL_PREFIX}{name}",
-            confident,
-            f"label {label!r} at {confidence:.2f} {comparison} threshold {threshold:.2f}",
-        )
-    )
-    if not confident:
-        return None
-    queue, _, category = label.partition("/")
-    return Decision(
-        queue=queue or config.default_queue,
-        category=category or _hint(draft),
-        priority=config.default_priority,
-        tags=(),
-        decided_by=f"{MODEL_PREFIX}{name}",
-        confidence=confidence,
-        tried=tuple(tried),
-    )
+class _ModelJudge:
+    """The model's verdicts for one `decide_many` call: its name and threshold looked up once, and the parts of
+    each reason that do not depend on the confidence made once per label."""
+
+    def __init__(self, classifier: Classifier, config: RouterConfig) -> None:
+        name = config.model.name if config.model else classifier.name
+        self.threshold = threshold = config.model.threshold if config.model else DEFAULT_MODEL_THRESHOLD
+        self.attempt_name = f"{MODEL_PREFIX}{name}"
+        self.above = f" >= threshold {threshold:.2f}"
+        self.below = f" < threshold {threshold:.2f}"
+        self.config = config
+        self.labels: dict[str, str] = {}
+
+    def decide(self, draft: MessageDraft, prediction: tuple[str, float], tried: list[Attempt]) -> Decision | None:
+        """The model's decision when it is confident enough, else None (the attempt is recorded either way)."""
+        label, confidence = prediction
+        head = self.labels.get(label)
+        if head is None:
+            head = self.labels[label] = f"label {label!r} at "
+        confident = confidence >= self.threshold
+        reason = f"{head}{confidence:.2f}{self.above if confident else self.below}"
+        tried.append(Attempt(self.attempt_name, confident, reason))
+        if not confident:
+            return None
+        config = self.config
+        queue, _, category = label.partition("/")
+        return Decision(queue or config.default_queue, category or _hint(draft), config.default_priority, (),
+                        self.attempt_name, confidence, tuple(tried))

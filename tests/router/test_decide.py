@@ -12,12 +12,23 @@ import pytest
 from normalize.schema import Channel, Transport
 from router.classifier import Classifier
 from router.config import Priority
-from router.decide import Attempt, Decision, decide
+from router.decide import Attempt, Decision, decide, decide_many
 from tests.router.drafts import MONDAY_10_UTC, make_draft, rules
 
 VPN = {"name": "vpn", "when": {"keywords": "vpn"}, "set": {"queue": "network", "priority": "high", "tags": ["vpn"]}}
 EMAIL = {"name": "email", "when": {"channel": "email"}, "set": {"queue": "mailbox"}}
 TELEGRAM = {"name": "telegram", "when": {"channel": "telegram"}, "set": {"queue": "chat"}}
+
+
+class ProbabilitiesByText:
+    """Stands in for a fitted pipeline: each text's probabilities named by the text's first word."""
+
+    def __init__(self, rows: dict[str, dict[str, float]]) -> None:
+        self.classes_ = np.array(list(next(iter(rows.values()))))
+        self._rows = {word: list(row.values()) for word, row in rows.items()}
+
+    def predict_proba(self, texts: list[str]) -> Any:
+        return np.array([self._rows[text.split()[0]] for text in texts])
 
 
 class FixedProbabilities:
@@ -161,6 +172,27 @@ def test_below_threshold_falls_back_to_the_default() -> None:
     assert (decision.queue, decision.category, decision.decided_by) == ("general", "Hardware", "default")
     assert decision.confidence is None
     assert decision.tried == (Attempt("model:helpdesk", False, "label 'network' at 0.55 < threshold 0.60"),)
+
+
+def test_one_batch_explains_each_draft_by_its_own_label_and_confidence() -> None:
+    """The model's reasons are assembled from parts kept per label: each draft still gets its own."""
+    model = Classifier(pipeline=ProbabilitiesByText({
+        "vpn": {"network": 0.81, "billing/invoice": 0.19},
+        "invoice": {"network": 0.05, "billing/invoice": 0.95},
+        "unsure": {"network": 0.52, "billing/invoice": 0.48},
+    }), name="helpdesk")
+    config = rules(model={"path": "m.joblib", "name": "helpdesk", "threshold": 0.75})
+    texts = ["vpn down", "invoice wrong", "unsure what", "vpn again"]
+    decisions = decide_many([(make_draft(subject="", text=t), MONDAY_10_UTC) for t in texts], config, classifier=model)
+    assert [(d.queue, d.category, d.decided_by) for d in decisions] == [
+        ("network", None, "model:helpdesk"), ("billing", "invoice", "model:helpdesk"), ("general", None, "default"),
+        ("network", None, "model:helpdesk")]
+    assert [d.tried for d in decisions] == [
+        (Attempt("model:helpdesk", True, "label 'network' at 0.81 >= threshold 0.75"),),
+        (Attempt("model:helpdesk", True, "label 'billing/invoice' at 0.95 >= threshold 0.75"),),
+        (Attempt("model:helpdesk", False, "label 'network' at 0.52 < threshold 0.75"),),
+        (Attempt("model:helpdesk", True, "label 'network' at 0.81 >= threshold 0.75"),)]
+    assert [d.confidence for d in decisions] == [0.81, 0.95, None, 0.81]
 
 
 def test_model_label_without_category_keeps_the_hint() -> None:
